@@ -1,0 +1,289 @@
+"""The scoring engine: applies one input to one contact's state and says
+which grades changed. Pure: the caller passes `now` and owns the state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream.errors import InputError
+from stream.messages import ActivityEvent, InputMessage, PropertyChange
+from stream.model.types import Model
+from stream.scoring.activity import ActivityResult, ActivityScorer
+from stream.scoring.changes import Cause, ScoreChange
+from stream.scoring.fit import FitResult, FitScorer
+from stream.scoring.grades import grade_of
+from stream.scoring.periods import PeriodClock
+from stream.state import ContactState, GradeMark
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A contact's scores under one model at one instant, with the why."""
+
+    fit_score: float
+    activity_score: float
+    fit: tuple[FitResult, ...]
+    activity: tuple[ActivityResult, ...]
+
+    def breakdown(self) -> dict[str, Any]:
+        return {
+            "fit": [r.to_dict() for r in self.fit],
+            "activity": [r.to_dict() for r in self.activity],
+        }
+
+
+class ModelScorer:
+    """One running model: its fit and activity scorers and grade rules."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.fit = tuple(FitScorer(c) for c in model.fit)
+        self.activity = tuple(ActivityScorer(model, c) for c in model.activity)
+        self.keys = frozenset(a.key for a in self.activity)
+        self.properties = frozenset(p for c in model.fit for p in c.mappings)
+        self.shadow = model.status == "testing"
+
+    def evaluate(self, state: ContactState, now: int) -> Evaluation:
+        values = state.property_values()
+        fit = tuple(f.score(values) for f in self.fit)
+        activity = tuple(a.score(state.counters.get(a.key), now) for a in self.activity)
+        # Clamped to the documented ranges; weights summing to 100 with
+        # scores in [-100, 100] keep them there anyway.
+        fit_score = max(-100.0, min(100.0, sum(r.points for r in fit)))
+        activity_score = max(0.0, min(100.0, sum(r.points for r in activity)))
+        return Evaluation(fit_score, activity_score, fit, activity)
+
+    def grade(self, evaluation: Evaluation, previous: str | None) -> str:
+        m = self.model
+        return grade_of(
+            evaluation.fit_score,
+            evaluation.activity_score,
+            m.fit_thresholds,
+            m.activity_thresholds,
+            m.hysteresis,
+            previous,
+        )
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What applying one input did."""
+
+    changes: list[ScoreChange] = field(default_factory=list)
+    duplicate: bool = False
+    counted: int = 0
+
+
+class Engine:
+    """Scores contacts under every non-draft model."""
+
+    def __init__(self, models: Sequence[Model]) -> None:
+        self.models = tuple(ModelScorer(m) for m in models if m.status != "draft")
+        # Categories with the same counter key share one matcher and counter.
+        self._counters: dict[str, ActivityScorer] = {}
+        self._periods: dict[str, int] = {}
+        for ms in self.models:
+            for a in ms.activity:
+                self._counters.setdefault(a.key, a)
+                self._periods[a.key] = max(
+                    self._periods.get(a.key, 0), a.category.periods
+                )
+        self._by_kind: dict[str, tuple[ActivityScorer, ...]] = {
+            kind: tuple(a for a in self._counters.values() if a.category.event == kind)
+            for kind in ("page_visit", "conversion")
+        }
+        self.retention_ms = max(
+            (a.retention_ms for a in self._counters.values()), default=0
+        )
+        self.future_tolerance_ms = int(
+            max((m.model.future_tolerance_seconds for m in self.models), default=300)
+            * 1000
+        )
+
+    def clock_of(self, key: str) -> PeriodClock:
+        return self._counters[key].clock
+
+    # -- inputs ---------------------------------------------------------------
+
+    def apply(
+        self, state: ContactState, contact_id: str, msg: InputMessage, now: int
+    ) -> Outcome:
+        """Apply one decoded input at processing time `now` (epoch ms)."""
+        if msg.timestamp > now + self.future_tolerance_ms:
+            raise InputError(
+                "timestamp_in_future",
+                f"timestamp is {(msg.timestamp - now) / 1000:.0f} s ahead of the "
+                f"scoring clock (tolerance {self.future_tolerance_ms / 1000:.0f} s); "
+                "check the producer's clock or time zone",
+            )
+        outcome = Outcome()
+        self.prune(state, now)
+
+        if isinstance(msg, ActivityEvent):
+            matched = self._count(state, msg, now, outcome)
+            if outcome.duplicate:
+                return outcome
+            touched = [m for m in self.models if m.keys & matched]
+            trigger_base = {"event_id": msg.event_id, "kind": msg.kind}
+            cause: Cause = "event"
+        else:
+            changed = self._set_properties(state, msg)
+            touched = [m for m in self.models if m.properties & changed]
+            trigger_base = {}
+            cause = "property_change"
+
+        for scorer in self.models:
+            if scorer in touched or scorer.model.id not in state.grades:
+                trigger = dict(trigger_base)
+                if isinstance(msg, ActivityEvent):
+                    trigger["categories"] = [
+                        a.category.name for a in scorer.activity if a.key in matched
+                    ]
+                else:
+                    trigger["properties"] = sorted(scorer.properties & changed)
+                change = self._regrade_one(
+                    scorer, state, contact_id, now, cause, trigger
+                )
+                if change is not None:
+                    outcome.changes.append(change)
+        return outcome
+
+    def _count(
+        self, state: ContactState, event: ActivityEvent, now: int, outcome: Outcome
+    ) -> set[str]:
+        if event.event_id in state.seen:
+            outcome.duplicate = True
+            return set()
+        matched: set[str] = set()
+        for scorer in self._by_kind[event.kind]:
+            if not scorer.matches(event):
+                continue
+            clock = scorer.clock
+            current = clock.bucket(now)
+            # Within the future tolerance an event counts in the current period.
+            bucket = min(clock.bucket(event.timestamp), current)
+            if current - bucket >= self._periods[scorer.key]:
+                continue
+            counts = state.counters.setdefault(scorer.key, {})
+            counts[bucket] = counts.get(bucket, 0) + 1
+            matched.add(scorer.key)
+        if matched:
+            state.seen[event.event_id] = event.timestamp
+            outcome.counted = 1
+        return matched
+
+    @staticmethod
+    def _set_properties(state: ContactState, change: PropertyChange) -> set[str]:
+        changed: set[str] = set()
+        ts = change.timestamp
+        for name, value in change.properties.items():
+            stored = state.properties.get(name)
+            # Last writer wins per property by timestamp; a late, older
+            # change (including an older clear) never overwrites a newer one.
+            if stored is not None and stored[1] > ts:
+                continue
+            if stored is None or stored[0] != value or stored[1] != ts:
+                state.properties[name] = (value, ts)
+                changed.add(name)
+        return changed
+
+    # -- time -----------------------------------------------------------------
+
+    def prune(self, state: ContactState, now: int) -> None:
+        """Forget expired periods and event ids that can no longer count."""
+        for key in list(state.counters):
+            scorer = self._counters.get(key)
+            if scorer is None:
+                # No running model counts this any more (model removed).
+                del state.counters[key]
+                continue
+            oldest = scorer.clock.bucket(now) - self._periods[key] + 1
+            counts = state.counters[key]
+            for bucket in [b for b in counts if b < oldest]:
+                del counts[bucket]
+            if not counts:
+                del state.counters[key]
+        if state.seen:
+            horizon = now - self.retention_ms
+            for event_id in [e for e, ts in state.seen.items() if ts < horizon]:
+                del state.seen[event_id]
+
+    def next_due(self, state: ContactState, after: int) -> int | None:
+        """The next period boundary after `after` that can move a grade."""
+        due: int | None = None
+        for key, counts in state.counters.items():
+            if not counts or key not in self._counters:
+                continue
+            boundary = self._counters[key].clock.next_boundary(after)
+            if due is None or boundary < due:
+                due = boundary
+        return due
+
+    # -- grading --------------------------------------------------------------
+
+    def regrade(
+        self,
+        state: ContactState,
+        contact_id: str,
+        now: int,
+        cause: Cause,
+        model_ids: Iterable[str] | None = None,
+    ) -> list[ScoreChange]:
+        """Re-grade at `now` (decay or model change); returns the changes."""
+        wanted = set(model_ids) if model_ids is not None else None
+        self.prune(state, now)
+        changes = []
+        for scorer in self.models:
+            if wanted is not None and scorer.model.id not in wanted:
+                continue
+            change = self._regrade_one(scorer, state, contact_id, now, cause, None)
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    def _regrade_one(
+        self,
+        scorer: ModelScorer,
+        state: ContactState,
+        contact_id: str,
+        now: int,
+        cause: Cause,
+        trigger: dict[str, Any] | None,
+    ) -> ScoreChange | None:
+        model = scorer.model
+        mark = state.grades.get(model.id)
+        previous = mark.grade if mark else None
+        evaluation = scorer.evaluate(state, now)
+        grade = scorer.grade(evaluation, previous)
+        if grade == previous:
+            if mark is not None:
+                mark.version = model.version
+            return None
+        seq = mark.seq + 1 if mark else 1
+        state.grades[model.id] = GradeMark(grade, seq, model.version)
+        return ScoreChange(
+            contact_id=contact_id,
+            model_id=model.id,
+            model_version=model.version,
+            previous_grade=previous,
+            grade=grade,
+            fit_score=evaluation.fit_score,
+            activity_score=evaluation.activity_score,
+            breakdown=evaluation.breakdown(),
+            cause=cause,
+            recommended_action=model.action_for(grade),
+            seq=seq,
+            as_of=now,
+            trigger=trigger,
+            shadow=scorer.shadow,
+        )
+
+    def evaluate(self, state: ContactState, now: int) -> dict[str, Evaluation]:
+        """Scores under every model at `now`, without changing the state."""
+        return {m.model.id: m.evaluate(state, now) for m in self.models}
+
+    def current_grade(self, scorer: ModelScorer, state: ContactState, now: int) -> str:
+        mark = state.grades.get(scorer.model.id)
+        return scorer.grade(scorer.evaluate(state, now), mark.grade if mark else None)

@@ -1,0 +1,90 @@
+"""Fit categories: points from the contact's properties."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stream.model.types import FitCategory
+from stream.values import is_blank, match_key, parse_number
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    """One fit category's points and why: reason is matched, missing,
+    no_match or not_a_number."""
+
+    category: str
+    weight: float
+    points: float
+    reason: str
+    property: str | None = None
+    value: Any = None
+    matched: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "category": self.category,
+            "weight": self.weight,
+            "points": round(self.points, 4),
+            "reason": self.reason,
+        }
+        if self.property is not None:
+            out["property"] = self.property
+            out["value"] = self.value
+        if self.matched is not None:
+            out["matched"] = self.matched
+        return out
+
+
+class FitScorer:
+    """A fit category with its value lists pre-normalised for matching."""
+
+    __slots__ = ("_category", "_value_keys")
+
+    def __init__(self, category: FitCategory) -> None:
+        self._category = category
+        self._value_keys: tuple[frozenset[str | float], ...] = ()
+        if category.values is not None:
+            self._value_keys = tuple(
+                frozenset(k for v in vs.values if (k := match_key(v)) is not None)
+                for vs in category.values
+            )
+
+    def score(self, properties: Mapping[str, Any]) -> FitResult:
+        cat = self._category
+        used: str | None = None
+        value: Any = None
+        # The first non-blank mapping is the value used, match or not.
+        for name in cat.mappings:
+            candidate = properties.get(name)
+            if not is_blank(candidate):
+                used, value = name, candidate
+                break
+        if used is None:
+            return FitResult(cat.name, cat.weight, 0.0, "missing")
+
+        if cat.ranges is not None:
+            number = parse_number(value)
+            if number is None:
+                return FitResult(cat.name, cat.weight, 0.0, "not_a_number", used, value)
+            for r in cat.ranges:
+                if r.min <= number <= r.max:
+                    matched = {"min": r.min, "max": r.max, "score": r.score}
+                    points = cat.weight * r.score / 100
+                    return FitResult(
+                        cat.name, cat.weight, points, "matched", used, value, matched
+                    )
+            return FitResult(cat.name, cat.weight, 0.0, "no_match", used, value)
+
+        key = match_key(value)
+        assert cat.values is not None
+        for keys, vs in zip(self._value_keys, cat.values, strict=True):
+            if key is not None and key in keys:
+                matched = {"values": list(vs.values), "score": vs.score}
+                points = cat.weight * vs.score / 100
+                return FitResult(
+                    cat.name, cat.weight, points, "matched", used, value, matched
+                )
+        return FitResult(cat.name, cat.weight, 0.0, "no_match", used, value)

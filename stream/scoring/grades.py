@@ -1,0 +1,51 @@
+"""Grades: fit letter and activity digit from scores, with hysteresis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+LETTERS = "ABCD"
+DIGITS = "1234"
+# Cut points and scores are compared at this many decimals, so float noise
+# (13.6 + 6 + 5.4 = 24.999999999999996) never moves a grade.
+COMPARE_DECIMALS = 9
+
+
+def level(
+    score: float,
+    cuts: Sequence[float],
+    hysteresis: float = 0.0,
+    previous: int | None = None,
+) -> int:
+    """0 (best) .. 3 (worst) for `score` against three descending cut points.
+
+    With a previous level, the score moves up as soon as it reaches a cut
+    point, but moves down past each cut point only once it is below that
+    cut point minus the hysteresis.
+    """
+    s = round(score, COMPARE_DECIMALS)
+    plain = 0
+    while plain < 3 and s < round(cuts[plain], COMPARE_DECIMALS):
+        plain += 1
+    if previous is None or plain <= previous or hysteresis <= 0:
+        return plain
+    lowered = previous
+    while lowered < 3 and s < round(cuts[lowered] - hysteresis, COMPARE_DECIMALS):
+        lowered += 1
+    return lowered
+
+
+def grade_of(
+    fit: float,
+    activity: float,
+    fit_cuts: Sequence[float],
+    activity_cuts: Sequence[float],
+    hysteresis: float = 0.0,
+    previous: str | None = None,
+) -> str:
+    """The two-character grade, e.g. 'B2'."""
+    prev_fit = LETTERS.index(previous[0]) if previous else None
+    prev_act = DIGITS.index(previous[1]) if previous else None
+    letter = LETTERS[level(fit, fit_cuts, hysteresis, prev_fit)]
+    digit = DIGITS[level(activity, activity_cuts, hysteresis, prev_act)]
+    return letter + digit
