@@ -1,0 +1,1 @@
+"""The `scorestream` command line."""

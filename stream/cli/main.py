@@ -1,0 +1,70 @@
+"""Entry point of the `scorestream` command: one subcommand per module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+# Each module exposes register(subparsers); the order is the --help order.
+COMMAND_MODULES = (
+    "stream.cli.validate_cmd",
+    "stream.cli.replay_cmd",
+    "stream.cli.explain_cmd",
+)
+
+DESCRIPTION = """\
+Scorestream scores contacts as events happen: a fit score from CRM
+properties, a decaying activity score from page visits and conversions,
+combined into a grade A1..D4 per model, with a score-change event each time
+a grade moves.
+
+Quick start:  ./run demo     (local Kafka broker + the real sample data)
+Offline:      scorestream replay INPUT.jsonl --model models/upsell.yaml
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scorestream",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log verbosity on stderr (default: INFO)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code: int = args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `scorestream replay ... | head` closes stdout early; that is fine.
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
