@@ -1,22 +1,4 @@
-"""A conservative static test for regexes that could backtrack exponentially.
-
-Python's `re` engine backtracks, so a repeated group that can match the same
-text in several ways (`(a+)+`, `(a*)*`, `(a|a)*`, `(a|ab)*`) can take
-exponential time on a crafted URL. Rule values come from model authors, but
-the texts they run on come from the public, so such patterns are refused.
-
-The test is deliberately simple and errs on the side of refusing:
-
-- a group repeated by `*`, `+`, `{n,}` or `{n,m}` (m > 1) must not contain
-  any quantifier other than an exact `{n}`, at any depth; and
-- a group containing alternation, at any depth inside such a repeated
-  group, is accepted only when every alternative is plain literal text and
-  no alternative is a prefix of another (ignoring case), as in
-  `(?:blog|files)+`.
-
-It does not catch polynomial blow-ups such as `.*.*.*x`; those stay bounded
-by the length of a URL.
-"""
+"""A conservative static test for regexes that could backtrack exponentially."""
 
 from __future__ import annotations
 
@@ -111,6 +93,23 @@ def backtracking_risk(pattern: str) -> str:
     """Why `pattern` may backtrack exponentially, or '' if it looks safe.
 
     The pattern must already compile with `re`.
+
+    Python's `re` engine backtracks, so a repeated group that can match the same
+    text in several ways (`(a+)+`, `(a*)*`, `(a|a)*`, `(a|ab)*`) can take
+    exponential time on a crafted URL. Rule values come from model authors, but
+    the texts they run on come from the public, so such patterns are refused.
+
+    The test is deliberately simple and errs on the side of refusing:
+
+    - a group repeated by `*`, `+`, `{n,}` or `{n,m}` (m > 1) must not contain
+      any quantifier other than an exact `{n}`, at any depth; and
+    - a group containing alternation, at any depth inside such a repeated
+      group, is accepted only when every alternative is plain literal text and
+      no alternative is a prefix of another (ignoring case), as in
+      `(?:blog|files)+`.
+
+    It does not catch polynomial blow-ups such as `.*.*.*x`; those stay bounded
+    by the length of a URL.
     """
     stack = [_Group()]
     last: _Group | None = None  # the group that just closed, if the last atom
