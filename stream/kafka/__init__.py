@@ -1,0 +1,1 @@
+"""Kafka plumbing: the local broker, client settings and the topic set."""

@@ -1,0 +1,139 @@
+"""Kafka client settings from the environment, for confluent-kafka and Faust."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from stream.errors import BrokerError
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP"
+
+# The only environment variables passed to the clients besides the bootstrap.
+# Each KAFKA_X_Y becomes the librdkafka setting x.y; anything else is ignored
+# so a stray variable cannot change client behaviour unnoticed.
+PASSTHROUGH_ENV = (
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_CA_LOCATION",
+    "KAFKA_SSL_CERTIFICATE_LOCATION",
+    "KAFKA_SSL_KEY_LOCATION",
+    "KAFKA_SSL_KEY_PASSWORD",
+    "KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM",
+    "KAFKA_CLIENT_ID",
+)
+SECRET_WORDS = ("password", "secret")
+MASK = "***"
+
+
+def env_to_setting(name: str) -> str:
+    """KAFKA_SASL_USERNAME -> sasl.username."""
+    return name.removeprefix("KAFKA_").lower().replace("_", ".")
+
+
+def kafka_client_config(
+    bootstrap: str | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """confluent-kafka settings: the bootstrap plus security settings.
+
+    `bootstrap` is used when given (e.g. a local broker); otherwise
+    KAFKA_BOOTSTRAP must be set. The security variables describe the cluster
+    KAFKA_BOOTSTRAP names, so they apply only when talking to that cluster.
+    """
+    env = os.environ if env is None else env
+    env_bootstrap = env.get(BOOTSTRAP_ENV, "").strip()
+    target = bootstrap or env_bootstrap
+    if not target:
+        raise BrokerError(
+            f"no Kafka bootstrap address: set {BOOTSTRAP_ENV}=host:port, or run "
+            "`scorestream broker start` for a local broker"
+        )
+    config = {"bootstrap.servers": target}
+    if env_bootstrap and target == env_bootstrap:
+        for name in PASSTHROUGH_ENV:
+            value = env.get(name)
+            if value:
+                config[env_to_setting(name)] = value
+    return config
+
+
+def is_secret(key: str) -> bool:
+    return any(word in key.lower() for word in SECRET_WORDS)
+
+
+def masked(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy fit for logs: every password or secret replaced by ***."""
+    return {k: (MASK if is_secret(k) and v else v) for k, v in config.items()}
+
+
+def aiokafka_kwargs(config: Mapping[str, str]) -> dict[str, Any]:
+    """The same settings as aiokafka keyword arguments."""
+    kwargs: dict[str, Any] = {"bootstrap_servers": config["bootstrap.servers"]}
+    protocol = config.get("security.protocol", "PLAINTEXT").upper()
+    kwargs["security_protocol"] = protocol
+    if protocol.startswith("SASL"):
+        kwargs["sasl_mechanism"] = config.get("sasl.mechanism", "PLAIN").upper()
+        kwargs["sasl_plain_username"] = config.get("sasl.username")
+        kwargs["sasl_plain_password"] = config.get("sasl.password")
+    if protocol.endswith("SSL"):
+        kwargs["ssl_context"] = _ssl_context(config)
+    if "client.id" in config:
+        kwargs["client_id"] = config["client.id"]
+    return kwargs
+
+
+def faust_broker_settings(config: Mapping[str, str]) -> dict[str, Any]:
+    """`broker` and `broker_credentials` keyword arguments for faust.App."""
+    import faust
+
+    servers = [s.strip() for s in config["bootstrap.servers"].split(",") if s.strip()]
+    settings: dict[str, Any] = {"broker": [f"kafka://{s}" for s in servers]}
+    protocol = config.get("security.protocol", "PLAINTEXT").upper()
+    ssl_context = _ssl_context(config) if protocol.endswith("SSL") else None
+    if protocol.startswith("SASL"):
+        settings["broker_credentials"] = faust.SASLCredentials(
+            username=config.get("sasl.username"),
+            password=config.get("sasl.password"),
+            mechanism=config.get("sasl.mechanism", "PLAIN").upper(),
+            ssl_context=ssl_context,
+        )
+    elif ssl_context is not None:
+        settings["broker_credentials"] = faust.SSLCredentials(ssl_context)
+    return settings
+
+
+def _ssl_context(config: Mapping[str, str]) -> Any:
+    from aiokafka.helpers import create_ssl_context
+
+    context = create_ssl_context(
+        cafile=config.get("ssl.ca.location"),
+        certfile=config.get("ssl.certificate.location"),
+        keyfile=config.get("ssl.key.location"),
+        password=config.get("ssl.key.password"),
+    )
+    if config.get("ssl.endpoint.identification.algorithm", "https").lower() == "none":
+        context.check_hostname = False
+    return context
+
+
+@contextlib.contextmanager
+def ensure_broker(data_dir: str | os.PathLike[str]) -> Iterator[str]:
+    """Yields a bootstrap: KAFKA_BOOTSTRAP if set, else a LocalBroker's own."""
+    external = os.environ.get(BOOTSTRAP_ENV, "").strip()
+    if external:
+        log.info("using the Kafka broker at %s (%s)", external, BOOTSTRAP_ENV)
+        yield external
+        return
+
+    from stream.kafka.broker import LocalBroker
+
+    with LocalBroker(Path(data_dir)) as broker:
+        yield broker.bootstrap

@@ -1,0 +1,1 @@
+"""Tests of the Kafka broker, client settings and topics."""
