@@ -55,6 +55,9 @@ class DecaySchedule:
     def __len__(self) -> int:
         return len(self._due)
 
+    def __contains__(self, contact_id: str) -> bool:
+        return contact_id in self._due
+
     def set(self, contact_id: str, due: int | None) -> None:
         if due is None:
             self._due.pop(contact_id, None)
@@ -121,6 +124,7 @@ class Processor:
         outcome = self.engine.apply(state, msg.contact_id, msg, clock)
         if not outcome.duplicate:
             self.store.put(msg.contact_id, state)
-            self.track(msg.contact_id, state, clock)
+            if outcome.counted or msg.contact_id not in self.schedule:
+                self.track(msg.contact_id, state, clock)
         changes.extend(outcome.changes)
         return changes, outcome

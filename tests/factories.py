@@ -42,7 +42,11 @@ def visits(
 
 
 def conversions(
-    name: str, weight: float, names: tuple[str, ...], decay: float = 10, interval: int = 45
+    name: str,
+    weight: float,
+    names: tuple[str, ...],
+    decay: float = 10,
+    interval: int = 45,
 ) -> ActivityCategory:
     rule = Rule("name", "equals", names)
     return ActivityCategory(name, weight, "conversion", (rule,), decay, interval)
@@ -81,14 +85,18 @@ def upsell() -> Model:
                 patterns=("*/support/*", "*/resources/*"),
             ),
             conversions("# Of Case Escalations", 30, ("0", "1")),
-            conversions("Attended Customer Webinar", 30, ("Webinar Registration",), 10, 30),
+            conversions(
+                "Attended Customer Webinar", 30, ("Webinar Registration",), 10, 30
+            ),
         ),
         id="upsell",
         name="Upsell",
     )
 
 
-def values_fit(name: str, weight: float, groups: list[tuple[list[Any], float]]) -> FitCategory:
+def values_fit(
+    name: str, weight: float, groups: list[tuple[list[Any], float]]
+) -> FitCategory:
     return fit(name, weight, values=tuple(ValueScore(tuple(v), s) for v, s in groups))
 
 

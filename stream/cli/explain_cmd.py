@@ -34,19 +34,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", action="append", required=True, metavar="FILE",
-                   help="model file or folder; repeat for more")
-    p.add_argument("--properties", default="{}", metavar="JSON",
-                   help='contact properties as a JSON object, or @FILE '
-                   '(e.g. \'{"Last NPS Score": 9}\')')
-    p.add_argument("--events", metavar="FILE",
-                   help="JSON-lines file of the contact's page visits and "
-                   "conversions")
-    p.add_argument("--as-of", type=time_arg, metavar="TIME",
-                   help="score at this instant (default: the latest event "
-                   "time, or now when there are no events)")
-    p.add_argument("--json", action="store_true",
-                   help="print JSON instead of text")
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="model file or folder; repeat for more",
+    )
+    p.add_argument(
+        "--properties",
+        default="{}",
+        metavar="JSON",
+        help="contact properties as a JSON object, or @FILE "
+        "(e.g. '{\"Last NPS Score\": 9}')",
+    )
+    p.add_argument(
+        "--events",
+        metavar="FILE",
+        help="JSON-lines file of the contact's page visits and conversions",
+    )
+    p.add_argument(
+        "--as-of",
+        type=time_arg,
+        metavar="TIME",
+        help="score at this instant (default: the latest event "
+        "time, or now when there are no events)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=run)
 
 

@@ -75,9 +75,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with ExitStack() as stack:
         out: IO[bytes] = (
-            stack.enter_context(open(args.out, "wb"))
-            if args.out
-            else sys.stdout.buffer
+            stack.enter_context(open(args.out, "wb")) if args.out else sys.stdout.buffer
         )
 
         def on_change(change: ScoreChange) -> None:

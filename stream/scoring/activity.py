@@ -84,6 +84,28 @@ class ActivityScorer:
         # Long enough that an event id is kept while its event could count.
         self.retention_ms = (category.periods + 1) * category.interval_days * DAY_MS
 
+    def points(self, counts: Mapping[int, int] | None, now: int) -> float:
+        """Just the points: the hot path when no breakdown is needed."""
+        if not counts:
+            return 0.0
+        cat = self.category
+        current = self.clock.bucket(now)
+        best = 0.0
+        for bucket, n in counts.items():
+            k = current - bucket
+            if k < 0:
+                k = 0
+            if k >= cat.periods or n < cat.min_frequency:
+                continue
+            value = (
+                min(n, cat.max_frequency)
+                / cat.max_frequency
+                * max(0.0, 1.0 - k * cat.decay_percent / 100)
+            )
+            if value > best:
+                best = value
+        return cat.weight * best
+
     def score(self, counts: Mapping[int, int] | None, now: int) -> ActivityResult:
         cat = self.category
         if not counts:
@@ -106,4 +128,6 @@ class ActivityScorer:
             credits.append(PeriodCredit(k, n, credit, decay))
             if credit * decay > best:
                 best, best_k = credit * decay, k
-        return ActivityResult(cat.name, cat.weight, cat.weight * best, tuple(credits), best_k)
+        return ActivityResult(
+            cat.name, cat.weight, cat.weight * best, tuple(credits), best_k
+        )

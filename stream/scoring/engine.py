@@ -45,6 +45,16 @@ class ModelScorer:
         self.properties = frozenset(p for c in model.fit for p in c.mappings)
         self.shadow = model.status == "testing"
 
+    def scores(self, state: ContactState, now: int) -> tuple[float, float]:
+        """(fit, activity) without the breakdown; equal to evaluate()'s."""
+        fit_score = sum(f.points(state.properties) for f in self.fit)
+        counters = state.counters
+        activity_score = sum(a.points(counters.get(a.key), now) for a in self.activity)
+        return (
+            max(-100.0, min(100.0, fit_score)),
+            max(0.0, min(100.0, activity_score)),
+        )
+
     def evaluate(self, state: ContactState, now: int) -> Evaluation:
         values = state.property_values()
         fit = tuple(f.score(values) for f in self.fit)
@@ -56,10 +66,15 @@ class ModelScorer:
         return Evaluation(fit_score, activity_score, fit, activity)
 
     def grade(self, evaluation: Evaluation, previous: str | None) -> str:
+        return self.grade_scores(
+            evaluation.fit_score, evaluation.activity_score, previous
+        )
+
+    def grade_scores(self, fit: float, activity: float, previous: str | None) -> str:
         m = self.model
         return grade_of(
-            evaluation.fit_score,
-            evaluation.activity_score,
+            fit,
+            activity,
             m.fit_thresholds,
             m.activity_thresholds,
             m.hysteresis,
@@ -118,15 +133,17 @@ class Engine:
                 f"scoring clock (tolerance {self.future_tolerance_ms / 1000:.0f} s); "
                 "check the producer's clock or time zone",
             )
+        # No pruning here: contacts with live activity are re-graded, and
+        # pruned, at every period boundary by the decay schedule, which keeps
+        # the per-event path short.
         outcome = Outcome()
-        self.prune(state, now)
 
         if isinstance(msg, ActivityEvent):
             matched = self._count(state, msg, now, outcome)
             if outcome.duplicate:
                 return outcome
             touched = [m for m in self.models if m.keys & matched]
-            trigger_base = {"event_id": msg.event_id, "kind": msg.kind}
+            trigger_base: dict[str, Any] = {"event_id": msg.event_id, "kind": msg.kind}
             cause: Cause = "event"
         else:
             changed = self._set_properties(state, msg)
@@ -136,7 +153,7 @@ class Engine:
 
         for scorer in self.models:
             if scorer in touched or scorer.model.id not in state.grades:
-                trigger = dict(trigger_base)
+                trigger: dict[str, Any] = dict(trigger_base)
                 if isinstance(msg, ActivityEvent):
                     trigger["categories"] = [
                         a.category.name for a in scorer.activity if a.key in matched
@@ -219,6 +236,10 @@ class Engine:
             boundary = self._counters[key].clock.next_boundary(after)
             if due is None or boundary < due:
                 due = boundary
+        if due is None and state.seen:
+            # Counts have expired but ids are kept a period longer; one more
+            # visit from the schedule forgets them, so the record shrinks.
+            due = max(after + 1, max(state.seen.values()) + self.retention_ms + 1)
         return due
 
     # -- grading --------------------------------------------------------------
@@ -255,12 +276,12 @@ class Engine:
         model = scorer.model
         mark = state.grades.get(model.id)
         previous = mark.grade if mark else None
-        evaluation = scorer.evaluate(state, now)
-        grade = scorer.grade(evaluation, previous)
+        grade = scorer.grade_scores(*scorer.scores(state, now), previous)
         if grade == previous:
             if mark is not None:
                 mark.version = model.version
             return None
+        evaluation = scorer.evaluate(state, now)
         seq = mark.seq + 1 if mark else 1
         state.grades[model.id] = GradeMark(grade, seq, model.version)
         return ScoreChange(

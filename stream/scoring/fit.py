@@ -52,7 +52,32 @@ class FitScorer:
                 for vs in category.values
             )
 
+    def points(self, properties: Mapping[str, tuple[Any, int]]) -> float:
+        """Just the points, from stored (value, timestamp) pairs: the hot path."""
+        cat = self._category
+        for name in cat.mappings:
+            stored = properties.get(name)
+            if stored is None or is_blank(stored[0]):
+                continue
+            value = stored[0]
+            if cat.ranges is not None:
+                number = parse_number(value)
+                if number is None:
+                    return 0.0
+                for r in cat.ranges:
+                    if r.min <= number <= r.max:
+                        return cat.weight * r.score / 100
+                return 0.0
+            key = match_key(value)
+            assert cat.values is not None
+            for keys, vs in zip(self._value_keys, cat.values, strict=True):
+                if key is not None and key in keys:
+                    return cat.weight * vs.score / 100
+            return 0.0
+        return 0.0
+
     def score(self, properties: Mapping[str, Any]) -> FitResult:
+        """Points with the reason and the value behind them."""
         cat = self._category
         used: str | None = None
         value: Any = None
@@ -71,7 +96,11 @@ class FitScorer:
                 return FitResult(cat.name, cat.weight, 0.0, "not_a_number", used, value)
             for r in cat.ranges:
                 if r.min <= number <= r.max:
-                    matched = {"min": r.min, "max": r.max, "score": r.score}
+                    matched: dict[str, Any] = {
+                        "min": r.min,
+                        "max": r.max,
+                        "score": r.score,
+                    }
                     points = cat.weight * r.score / 100
                     return FitResult(
                         cat.name, cat.weight, points, "matched", used, value, matched

@@ -111,7 +111,9 @@ def test_timezone_day_edge() -> None:
     # New York time on 18 May with one-day periods, the event is one day old
     # in New York (k=1: 100 * 0.2 * 0.85 = 17) but same-day in UTC (20).
     event, now = ms("2015-05-18T02:00:00+00:00"), ms("2015-05-18T12:00:00+00:00")
-    ny = Engine([model(activity_categories=(visits(interval=1),), timezone="America/New_York")])
+    ny = Engine(
+        [model(activity_categories=(visits(interval=1),), timezone="America/New_York")]
+    )
     utc = Engine([model(activity_categories=(visits(interval=1),))])
     for engine, expected in ((ny, 17.0), (utc, 20.0)):
         s = ContactState()
@@ -130,8 +132,13 @@ def test_daylight_saving_change_inside_a_period() -> None:
     assert clock.bucket(first) == clock.bucket(last) == 0
     assert clock.bucket(last + 60_000) == 1
     engine = Engine(
-        [model(activity_categories=(visits(interval=7),), timezone="America/New_York",
-               period_anchor=dt.date(2015, 3, 2))]
+        [
+            model(
+                activity_categories=(visits(interval=7),),
+                timezone="America/New_York",
+                period_anchor=dt.date(2015, 3, 2),
+            )
+        ]
     )
     s = ContactState()
     feed(engine, s, [first], last)

@@ -135,15 +135,16 @@ def test_decay_downgrade_at_the_period_boundary() -> None:
     for i in range(5):
         proc.apply(visit(SUPPORT, T0 + i), T0 + i)
     assert store.states["c1"].grades["m"].grade == "A1"
-    changes = proc.advance(T0 + 6 * DAY)
+    changes = proc.advance(T0 + 10 * DAY)
     midnight = ms("2015-05-18T00:00:00+00:00")
     assert [(c.cause, c.previous_grade, c.grade, c.as_of) for c in changes] == [
         ("decay", "A1", "A2", midnight),
         ("decay", "A2", "A4", midnight + DAY),
     ]
-    # Five one-day periods later the counts expire and leave the schedule.
-    assert store.states["c1"].counters == {}
-    assert len(proc.schedule) == 0 and proc.swept == 5
+    # Five one-day periods later the counts expire (5 sweeps); the event ids
+    # are kept one period longer, and a sixth sweep forgets them.
+    assert store.states["c1"].counters == {} and store.states["c1"].seen == {}
+    assert len(proc.schedule) == 0 and proc.swept == 6
 
 
 def test_decay_changes_come_before_the_input_that_moves_the_clock() -> None:

@@ -12,9 +12,7 @@ from tests.factories import CASES_RANGES, NPS_RANGES, fit, values_fit
 NPS = FitScorer(fit("Last NPS Score", 50, ranges=NPS_RANGES))
 CASES = FitScorer(fit("# Of Support Cases", 50, ranges=CASES_RANGES))
 MONTHS = FitScorer(
-    values_fit(
-        "Months Since Start Date", 50, [([1, 2, 3, 4, 5], 25), ([6, 7], 100)]
-    )
+    values_fit("Months Since Start Date", 50, [([1, 2, 3, 4, 5], 25), ([6, 7], 100)])
 )
 
 
@@ -50,7 +48,9 @@ def test_gap_between_ranges_is_no_match() -> None:
     assert (r.reason, r.points, r.value) == ("no_match", 0.0, 6.5)
 
 
-@pytest.mark.parametrize("props", [{}, {"Last NPS Score": None}, {"Last NPS Score": "  "}])
+@pytest.mark.parametrize(
+    "props", [{}, {"Last NPS Score": None}, {"Last NPS Score": "  "}]
+)
 def test_blank_or_absent_is_missing(props: dict[str, object]) -> None:
     r = NPS.score(props)
     assert (r.reason, r.points, r.property) == ("missing", 0.0, None)

@@ -12,8 +12,17 @@ CUTS = (75.0, 50.0, 25.0)
 
 @pytest.mark.parametrize(
     ("score", "expected"),
-    [(100, 0), (75, 0), (74.9999, 1), (50, 1), (49.99, 2), (25, 2), (24.99, 3),
-     (0, 3), (-100, 3)],
+    [
+        (100, 0),
+        (75, 0),
+        (74.9999, 1),
+        (50, 1),
+        (49.99, 2),
+        (25, 2),
+        (24.99, 3),
+        (0, 3),
+        (-100, 3),
+    ],
 )
 def test_exact_threshold_boundaries(score: float, expected: int) -> None:
     assert level(score, CUTS) == expected
@@ -74,10 +83,16 @@ def test_first_grade_uses_plain_cut_points() -> None:
 
 @pytest.mark.parametrize(
     ("grade", "action"),
-    [("A1", "assign_sales_rep"), ("A2", "assign_sales_rep"),
-     ("B1", "in_product_offer"), ("B2", "in_product_offer"),
-     ("A3", "automated_campaign"), ("A4", "automated_campaign"),
-     ("B3", "quarterly_education"), ("B4", "quarterly_education")]
+    [
+        ("A1", "assign_sales_rep"),
+        ("A2", "assign_sales_rep"),
+        ("B1", "in_product_offer"),
+        ("B2", "in_product_offer"),
+        ("A3", "automated_campaign"),
+        ("A4", "automated_campaign"),
+        ("B3", "quarterly_education"),
+        ("B4", "quarterly_education"),
+    ]
     + [(f"{x}{d}", "ads_and_behavioral") for x in "CD" for d in "1234"],
 )
 def test_every_playbook_action(grade: str, action: str) -> None:

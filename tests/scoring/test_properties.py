@@ -62,7 +62,9 @@ def test_adding_a_matching_event_never_lowers_activity(
 ) -> None:
     state = run(msgs)
     before = ENGINE.evaluate(state, T0)["upsell"].activity_score
-    extra = ActivityEvent("page_visit", "fresh-id", "c", T0 - age * DAY // 3, {"url": url}, {})
+    extra = ActivityEvent(
+        "page_visit", "fresh-id", "c", T0 - age * DAY // 3, {"url": url}, {}
+    )
     ENGINE.apply(state, "c", extra, T0)
     assert ENGINE.evaluate(state, T0)["upsell"].activity_score >= before - 1e-9
 
@@ -94,7 +96,9 @@ def test_state_round_trips_exactly(msgs: list[ActivityEvent | PropertyChange]) -
 
 @settings(max_examples=100, deadline=None)
 @given(inputs())
-def test_replaying_twice_equals_once(msgs: list[ActivityEvent | PropertyChange]) -> None:
+def test_replaying_twice_equals_once(
+    msgs: list[ActivityEvent | PropertyChange],
+) -> None:
     # Redelivering every input (same event ids) must not change anything.
     once, twice = Processor(ENGINE, MemoryStore()), Processor(ENGINE, MemoryStore())
     ordered = sorted(msgs, key=lambda m: m.timestamp)
@@ -108,8 +112,10 @@ def test_replaying_twice_equals_once(msgs: list[ActivityEvent | PropertyChange])
 
 def test_replay_class_is_deterministic() -> None:
     lines = [
-        b'{"type":"page_visit","event_id":"a","contact_id":"c","timestamp":1431857103000,"url":"/support/x"}',
-        b'{"type":"property_change","contact_id":"c","timestamp":1431857103001,"properties":{"Last NPS Score":9}}',
+        b'{"type":"page_visit","event_id":"a","contact_id":"c",'
+        b'"timestamp":1431857103000,"url":"/support/x"}',
+        b'{"type":"property_change","contact_id":"c",'
+        b'"timestamp":1431857103001,"properties":{"Last NPS Score":9}}',
     ]
     outputs = []
     for _ in range(2):

@@ -1,0 +1,1 @@
+"""Scorestream benchmarks: speed is reported here, never asserted in tests."""
