@@ -39,6 +39,8 @@ _MONTHS = {
     "Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12,
 }  # fmt: skip
 _FEED_FLAVOURS = ("flav=rss20", "flav=atom")
+# A talk's slide deck: /presentations/<talk>/ and nothing below it.
+_TALK = re.compile(r"/presentations/[^/]+/")
 
 
 @dataclass(frozen=True)
@@ -258,27 +260,43 @@ def _messages(visit: _Visit, when: int) -> list[ActivityEvent]:
         )
     ]
 
+    out.extend(
+        ActivityEvent(
+            "conversion",
+            event_id + ("-conv" if number == 1 else f"-conv{number}"),
+            visit.client,
+            when,
+            {"name": name, "url": visit.target},
+            dict(properties),
+        )
+        for number, name in enumerate(conversion_names(visit), start=1)
+    )
+    return out
+
+
+def conversion_names(visit: _Visit) -> list[str]:
+    """The conversions one log line counts as, in a fixed order.
+
+    The blog has no webinars, briefs or support desk, so the seed models'
+    conversion categories get their nearest real signals: opening a talk's
+    slide deck stands for attending a webinar, any download from /files/
+    for a product brief, and a failed request (404, or 5xx) for a support
+    escalation named "0" (minor) or "1" (severe).
+    """
     path, _, query = visit.target.partition("?")
     names: list[str] = []
     if path.startswith("/files/"):
         names.append("Download")
-        if path.lower().endswith(".pdf"):
-            names.append("Product Brief")
+        names.append("Product Brief")
     if any(flavour in query.split("&") for flavour in _FEED_FLAVOURS):
         names.append("Feed Subscription")
-    for number, name in enumerate(names, start=1):
-        suffix = "-conv" if number == 1 else f"-conv{number}"
-        out.append(
-            ActivityEvent(
-                "conversion",
-                event_id + suffix,
-                visit.client,
-                when,
-                {"name": name, "url": visit.target},
-                dict(properties),
-            )
-        )
-    return out
+    if _TALK.fullmatch(path):
+        names.append("Webinar Registration")
+    if visit.status == "404":
+        names.append("0")
+    elif visit.status.startswith("5"):
+        names.append("1")
+    return names
 
 
 def _read_telco(path: Path) -> list[dict[str, str]]:

