@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,7 +42,8 @@ def _docker_answers() -> bool:
         return False
 
 
-def _docker_broker() -> Iterator[str]:
+def _start_docker_broker() -> tuple[Any, str] | None:
+    """(container, bootstrap) of the official image, or None if it failed."""
     # testcontainers' KafkaContainer only drives Confluent images, so the
     # official image is run directly with a fixed, loopback-only host port
     # that it can advertise.
@@ -48,48 +51,57 @@ def _docker_broker() -> Iterator[str]:
     from testcontainers.core.waiting_utils import wait_for_logs
 
     port = free_port()
-    container = (
-        DockerContainer(f"apache/kafka:{KAFKA_VERSION}")
-        .with_bind_ports(9092, ("127.0.0.1", port))
-        .with_env("KAFKA_NODE_ID", "1")
-        .with_env("KAFKA_PROCESS_ROLES", "broker,controller")
-        .with_env("KAFKA_LISTENERS", "PLAINTEXT://:9092,CONTROLLER://:9093")
-        .with_env("KAFKA_ADVERTISED_LISTENERS", f"PLAINTEXT://127.0.0.1:{port}")
-        .with_env("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER")
-        .with_env("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093")
-        .with_env(
-            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
-            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        )
-        .with_env("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1")
-        .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
-        .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
-        .with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
-        .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
+    container = DockerContainer(f"apache/kafka:{KAFKA_VERSION}").with_bind_ports(
+        9092, ("127.0.0.1", port)
     )
-    with container:
+    settings = {
+        "KAFKA_NODE_ID": "1",
+        "KAFKA_PROCESS_ROLES": "broker,controller",
+        "KAFKA_LISTENERS": "PLAINTEXT://:9092,CONTROLLER://:9093",
+        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://127.0.0.1:{port}",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": (
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        ),
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+        "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
+    }
+    for key, value in settings.items():
+        container = container.with_env(key, value)
+    try:
+        container.start()
         wait_for_logs(container, "Kafka Server started", timeout=90)
-        yield f"127.0.0.1:{port}"
+    except Exception as exc:
+        print(f"Docker Kafka failed ({exc}); starting a local broker instead")
+        with contextlib.suppress(Exception):
+            container.stop()
+        return None
+    return container, f"127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """host:port of a real Kafka broker, shared by the whole session."""
+@contextlib.contextmanager
+def session_broker(data_dir: Path) -> Iterator[str]:
+    """KAFKA_BOOTSTRAP if set, else a Docker broker, else a LocalBroker."""
     external = os.environ.get(BOOTSTRAP_ENV, "").strip()
     if external:
         yield external
         return
 
-    if _docker_answers():
+    docker = _start_docker_broker() if _docker_answers() else None
+    if docker is not None:
+        container, bootstrap = docker
         try:
-            yield from _docker_broker()
-            return
-        except Exception as exc:  # fall back to the local broker below
-            print(f"Docker Kafka failed ({exc}); starting a local broker instead")
+            yield bootstrap
+        finally:
+            container.stop()
+        return
 
-    data_dir = tmp_path_factory.mktemp("kafka") / "broker"
+    broker = LocalBroker(data_dir)
     try:
-        broker = LocalBroker(data_dir)
         broker.start()
     except BrokerError as exc:
         pytest.fail(f"{HOW_TO_GET_A_BROKER}\nLocal broker error: {exc}", pytrace=False)
@@ -97,6 +109,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """host:port of a real Kafka broker, shared by the whole session."""
+    with session_broker(tmp_path_factory.getbasetemp() / "kafka-broker") as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture(scope="session")

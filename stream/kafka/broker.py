@@ -178,9 +178,11 @@ class LocalBroker:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        was_running = proc.poll() is None
         process.terminate(proc.pid, proc, timeout)
         (self.data_dir / PID_FILE).unlink(missing_ok=True)
-        process.wait_ports_free((self.port, self.controller_port), 10.0)
+        if was_running:
+            process.wait_ports_free((self.port, self.controller_port), 5.0)
         log.info("Kafka broker at %s:%d stopped", HOST, self.port)
 
     def _prepare_data_dir(self) -> None:
@@ -318,19 +320,40 @@ class LocalBroker:
             f"last lines of {self.server_log}:\n{self.log_tail()}"
         )
 
-    def log_tail(self, lines: int = 40) -> str:
-        """The last lines of the broker log and the JVM console output."""
+    def log_tail(self, lines: int = 25) -> str:
+        """The errors and last lines of the broker log, and JVM console output."""
         parts = []
         for path in (self.server_log, self.data_dir / "logs" / "console.log"):
             with contextlib.suppress(OSError):
                 text = path.read_text(errors="replace").strip()
                 if text:
                     parts.append(f"--- {path.name}\n{_tail_text(text, lines)}")
+        errors = _error_lines(self.server_log)
+        if errors:
+            parts.insert(0, "--- errors in server.log\n" + "\n".join(errors))
         return "\n".join(parts) or "(the broker wrote no log)"
 
 
+def _error_lines(path: Path, limit: int = 12) -> list[str]:
+    # Shutdown chatter after a fatal error buries the cause, so the error and
+    # its "Caused by" chain are shown first.
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    wanted = (" ERROR ", " FATAL ", "Caused by:")
+    found = [line for line in text.splitlines() if any(w in line for w in wanted)]
+    return found[:limit]
+
+
 def _tail_text(text: str, lines: int = 40) -> str:
-    return "\n".join(text.splitlines()[-lines:])
+    # Java stack frames push the one line that names the cause out of view.
+    kept = [
+        line
+        for line in text.splitlines()
+        if not line.startswith("\tat ") and not line.lstrip().startswith("... ")
+    ]
+    return "\n".join(kept[-lines:])
 
 
 def _metadata_ok(bootstrap: str, timeout: float) -> bool:

@@ -47,7 +47,7 @@ SETTINGS: dict[str, str | int] = {
 LOG4J_TEMPLATE = """\
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by Scorestream on every start; edits are overwritten. -->
-<Configuration status="WARN">
+<Configuration status="WARN" shutdownHook="disable">
   <Appenders>
     <RollingFile name="server" fileName={log_file}
                  filePattern={log_pattern}>

@@ -81,9 +81,16 @@ def terminate(pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) ->
         raise BrokerError(f"Kafka pid {pid} is still alive after SIGKILL")
 
 
-def wait_ports_free(ports: tuple[int, ...], timeout: float) -> None:
+def wait_ports_free(ports: tuple[int, ...], timeout: float) -> bool:
+    """True once nothing listens on `ports`; False if something still does.
+
+    Not an error: after a failed start the port may belong to whatever
+    process made the start fail.
+    """
     deadline = time.monotonic() + timeout
     while any(p and port_in_use(p) for p in ports):
         if time.monotonic() > deadline:
-            raise BrokerError(f"ports {ports} still in use after the broker stopped")
+            log.warning("ports %s are still in use after the broker stopped", ports)
+            return False
         time.sleep(0.1)
+    return True
