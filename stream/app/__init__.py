@@ -1,0 +1,1 @@
+"""The stream worker: a Faust app that scores contacts as inputs arrive."""

@@ -1,0 +1,153 @@
+"""The stream worker's settings: one frozen object, each field with an env var."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from stream.kafka.topics import DEFAULT_PREFIX
+
+Clock = Literal["live", "event"]
+Guarantee = Literal["at_least_once", "exactly_once"]
+
+CLOCKS: tuple[Clock, ...] = ("live", "event")
+GUARANTEES: tuple[Guarantee, ...] = ("at_least_once", "exactly_once")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# Field name -> environment variable. KAFKA_BOOTSTRAP is the fallback for the
+# bootstrap servers so that one variable can point every tool at a broker.
+ENV: dict[str, str] = {
+    "bootstrap": "SCORESTREAM_BOOTSTRAP",
+    "topic_prefix": "SCORESTREAM_TOPIC_PREFIX",
+    "models": "SCORESTREAM_MODELS",
+    "data_dir": "SCORESTREAM_DATA_DIR",
+    "partitions": "SCORESTREAM_PARTITIONS",
+    "clock": "SCORESTREAM_CLOCK",
+    "web_host": "SCORESTREAM_WEB_HOST",
+    "web_port": "SCORESTREAM_WEB_PORT",
+    "log_level": "SCORESTREAM_LOG_LEVEL",
+    "app_id": "SCORESTREAM_APP_ID",
+    "processing_guarantee": "SCORESTREAM_PROCESSING_GUARANTEE",
+}
+BOOTSTRAP_FALLBACK_ENV = "KAFKA_BOOTSTRAP"
+
+HELP: dict[str, str] = {
+    "bootstrap": "Kafka bootstrap servers, host:port[,host:port]",
+    "topic_prefix": "prefix of every topic name (isolates test runs and tenants)",
+    "models": "folder of model files (.yaml, .yml, .json) to run",
+    "data_dir": "folder for the worker's RocksDB state (created if missing)",
+    "partitions": "partitions of the input topics and of the state table",
+    "clock": "'live': now is the wall clock; 'event': now is the latest "
+    "event time seen (replays and backfills)",
+    "web_host": "bind address of the worker's status web server",
+    "web_port": "port of the status web server; 0 turns it off",
+    "log_level": "log verbosity",
+    "app_id": "Kafka consumer group and state-topic name of this job",
+    "processing_guarantee": "'at_least_once' or 'exactly_once' (transactions)",
+}
+
+# user:password@ inside a bootstrap URL (SASL setups sometimes carry one).
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@|^[^/@\s:]+:[^/@\s]+@")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the worker reads from its environment or command line."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = DEFAULT_PREFIX
+    models: Path = Path("models")
+    data_dir: Path = Path("var/worker")
+    partitions: int = 4
+    clock: Clock = "live"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    log_level: str = "INFO"
+    app_id: str = "worker"
+    processing_guarantee: Guarantee = "at_least_once"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.bootstrap.strip():
+            problems.append("bootstrap: empty; give host:port of a Kafka broker")
+        if self.partitions < 1:
+            problems.append(f"partitions: {self.partitions}; must be at least 1")
+        if self.clock not in CLOCKS:
+            problems.append(f"clock: {self.clock!r}; expected one of {CLOCKS}")
+        if not 0 <= self.web_port <= 65535:
+            problems.append(f"web_port: {self.web_port}; expected 0..65535")
+        if self.log_level.upper() not in LOG_LEVELS:
+            problems.append(
+                f"log_level: {self.log_level!r}; expected one of {LOG_LEVELS}"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", self.app_id):
+            problems.append(
+                f"app_id: {self.app_id!r}; use letters, digits, '.', '_' or '-'"
+            )
+        if self.processing_guarantee not in GUARANTEES:
+            problems.append(
+                f"processing_guarantee: {self.processing_guarantee!r}; "
+                f"expected one of {GUARANTEES}"
+            )
+        if problems:
+            raise ValueError("invalid worker settings: " + "; ".join(problems))
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={v!r}" for k, v in self.public().items())
+        return f"Settings({parts})"
+
+    def public(self) -> dict[str, Any]:
+        """The settings as plain values, with credentials masked."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "bootstrap":
+                value = mask_credentials(value)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+    @property
+    def web_enabled(self) -> bool:
+        return self.web_port != 0
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Defaults, then environment variables, then explicit `overrides`."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, var in ENV.items():
+            raw = env.get(var)
+            if raw is None and name == "bootstrap":
+                raw = env.get(BOOTSTRAP_FALLBACK_ENV)
+            if raw is not None and raw.strip() != "":
+                values[name] = _convert(name, raw.strip(), var)
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = value
+        return replace(cls(), **values)
+
+
+def mask_credentials(text: str) -> str:
+    """Hide a user:password@ part of a connection string."""
+    return _CREDENTIALS.sub("***@", text)
+
+
+def _convert(name: str, raw: str, var: str) -> Any:
+    if name in ("models", "data_dir"):
+        return Path(raw)
+    if name in ("partitions", "web_port"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(
+                f"invalid worker settings: {var}={raw!r} is not a whole number"
+            ) from None
+    if name == "log_level":
+        return raw.upper()
+    return raw
