@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "stream.cli.validate_cmd",
     "stream.cli.replay_cmd",
     "stream.cli.explain_cmd",
+    "stream.cli.backtest_cmd",
 )
 
 DESCRIPTION = """\
