@@ -1,0 +1,1 @@
+"""Tests of the stream worker against a real broker and RocksDB."""
