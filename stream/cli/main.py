@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "stream.cli.replay_cmd",
     "stream.cli.explain_cmd",
     "stream.cli.backtest_cmd",
+    "stream.cli.sink_cmd",
 )
 
 DESCRIPTION = """\

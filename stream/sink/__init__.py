@@ -1,0 +1,1 @@
+"""The CRM sink: score changes to a CRM, batched, rate-limited and idempotent."""
