@@ -42,9 +42,11 @@ def time_arg(text: str) -> int:
 class Progress:
     """A one-line progress display on a terminal; silent otherwise."""
 
-    def __init__(self, total_bytes: int, stream: IO[str] = sys.stderr) -> None:
+    def __init__(self, total_bytes: int, stream: IO[str] | None = None) -> None:
         self.total = max(total_bytes, 1)
-        self.stream = stream
+        # Looked up per call: a default bound at import time would keep a
+        # stderr that test harnesses have since replaced and closed.
+        self.stream = stream if stream is not None else sys.stderr
         self.enabled = stream.isatty() and total_bytes > 1_000_000
         self.started = time.monotonic()
         self.last = 0.0
