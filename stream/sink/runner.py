@@ -74,6 +74,7 @@ class CrmSink:
         self._malformed: list[dict[str, Any]] = []
         self._carry: list[Any] = []
         self._window_started: float | None = None
+        self._assigned_at: float | None = None
 
     def stop(self) -> None:
         """Asks the loop to end; safe from a signal handler or another thread."""
@@ -133,10 +134,13 @@ class CrmSink:
                 if now - last_summary >= settings.summary_every_s:
                     self._summary(since)
                     last_summary, since = now, self.metrics.snapshot()
+                # Idle counts from the assignment too: a group join can take
+                # longer than the idle time, and nothing was read before it.
                 if (
                     exit_when_idle is not None
+                    and self._assigned_at is not None
                     and self._window_started is None
-                    and now - last_message >= exit_when_idle
+                    and now - max(last_message, self._assigned_at) >= exit_when_idle
                 ):
                     break
             if self._stop.is_set():
@@ -271,6 +275,7 @@ class CrmSink:
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         log.info("assigned %s", _names(partitions))
+        self._assigned_at = self.clock()
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         log.info("revoked %s", _names(partitions))
