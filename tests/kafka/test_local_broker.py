@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
 from stream.errors import BrokerError
-from stream.kafka.broker import PID_FILE, LocalBroker, read_state, stop_broker
+from stream.kafka.broker import PID_FILE, LocalBroker, read_state
 from stream.kafka.config import ensure_broker
 from stream.kafka.process import port_in_use
 from stream.kafka.topics import create_topics, topic_name
@@ -78,23 +78,6 @@ def test_stop_frees_everything_and_restart_keeps_messages(tmp_path: Path) -> Non
         assert again.port == ports[0], "a restart reuses the last free port"
         values = _read_all(again.bootstrap, topic, 100)
     assert sorted(int(v) for v in values) == list(range(100))
-
-
-def test_stop_from_another_process_uses_the_pid_file(tmp_path: Path) -> None:
-    broker = LocalBroker(tmp_path / "broker", stop_with_parent=False)
-    broker.start()
-    pid = broker.pid
-    assert pid is not None
-    state = read_state(tmp_path / "broker")
-    assert state is not None and state.pid == pid
-
-    assert stop_broker(tmp_path / "broker", timeout=20)
-    broker._proc = None  # stopped behind its back; nothing left to stop
-    deadline = time.monotonic() + 5
-    while not _pid_gone(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _pid_gone(pid)
-    assert not stop_broker(tmp_path / "broker")
 
 
 @pytest.fixture
