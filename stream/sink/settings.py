@@ -222,14 +222,15 @@ class SinkSettings:
 
     def public(self) -> dict[str, Any]:
         """The settings as plain values with every secret masked."""
-        return {
-            f.name: (
-                MASK
-                if f.name in SECRET_FIELDS and getattr(self, f.name)
-                else getattr(self, f.name)
-            )
-            for f in fields(self)
-        }
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value:
+                value = MASK
+            elif f.name in ("webhook_url", "base_url"):
+                value = mask_url(value)
+            out[f.name] = value
+        return out
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}={v!r}" for k, v in self.public().items())
@@ -254,6 +255,12 @@ class SinkSettings:
             if value is not None:
                 values[name] = value
         return cls(**values)
+
+
+def mask_url(url: str) -> str:
+    """Hides user:password@ and the query: webhook URLs often carry a key there."""
+    url = re.sub(r"(?<=://)[^/@\s]+@", MASK + "@", url)
+    return re.sub(r"\?.*$", "?" + MASK, url)
 
 
 def _convert(name: str, raw: str, var: str) -> Any:

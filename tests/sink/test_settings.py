@@ -74,3 +74,11 @@ def test_help_names_every_env_twin_but_offers_no_secret_flag(
         assert var in text, name
     assert "--token" not in text
     assert "--webhook-secret" not in text
+
+
+def test_keys_inside_urls_are_masked() -> None:
+    settings = SinkSettings(
+        target="webhook", webhook_url="https://user:pw@hooks.example.com/x?key=abc"
+    )
+    assert settings.public()["webhook_url"] == "https://***@hooks.example.com/x?***"
+    assert "abc" not in repr(settings)
