@@ -44,8 +44,9 @@ class Delivery:
 
     Policy, in order of the answer:
     - 2xx: accepted (a 207 may refuse single contacts: those are rejected);
-    - 401/403: the credentials are wrong; SinkError stops the sink, nothing
-      is committed, so a fixed restart sends everything;
+    - 401/403, or HubSpot naming a property that does not exist: the setup
+      is wrong; SinkError stops the sink, nothing is committed, so a restart
+      after the fix sends everything;
     - 429: wait Retry-After (or the backoff) and hold the whole target off;
     - 408, 5xx, timeouts, network errors: retry with exponential backoff and
       jitter, then at the longest backoff for as long as it takes;
@@ -142,10 +143,9 @@ class Delivery:
                 return verdict
             if verdict.kind == "fatal":
                 raise SinkError(
-                    f"{self.target.name} refused the credentials (HTTP "
-                    f"{verdict.status}). Check the token and that its app has the "
-                    "scope crm.objects.contacts.write; nothing was committed, so "
-                    "a restart with a working token sends everything."
+                    f"{self.target.name} answered HTTP {verdict.status}: "
+                    f"{verdict.detail}. Nothing was committed, so a restart "
+                    "after the fix sends everything."
                 )
 
             self.metrics.add("retried")

@@ -17,6 +17,7 @@ from stream.sink.settings import SinkSettings
 HUBSPOT_BATCH_PATH = "/crm/v3/objects/contacts/batch/update"
 USER_AGENT = "scorestream-crm-sink"
 ANSWER_LIMIT = 2000
+MISSING_PROPERTY = b"PROPERTY_DOESNT_EXIST"
 
 VerdictKind = Literal["ok", "retry", "reject", "fatal"]
 
@@ -45,7 +46,8 @@ class Verdict:
     ok: accepted, except the contacts in `rejected` (contact id -> CRM answer);
     retry: send the same batch again later (`retry_after` if the CRM said);
     reject: the CRM refused the whole batch with `answer`;
-    fatal: no request can succeed (bad credentials); the sink must stop.
+    fatal: no request can succeed until the setup is fixed; the sink must
+    stop, and `detail` says what to fix.
     """
 
     kind: VerdictKind
@@ -53,6 +55,7 @@ class Verdict:
     rejected: Mapping[str, Any] = field(default_factory=dict)
     retry_after: float | None = None
     answer: Any = None
+    detail: str = ""
 
 
 class Target(Protocol):
@@ -102,7 +105,12 @@ def common_verdict(response: Response) -> Verdict | None:
     """The verdicts every target shares; None when the target must look closer."""
     status = response.status
     if status in (401, 403):
-        return Verdict("fatal", status, answer=answer_of(response))
+        return Verdict(
+            "fatal",
+            status,
+            detail="the CRM refused the credentials. Check the token and that "
+            "its app has the scope crm.objects.contacts.write",
+        )
     if status == 429:
         after = parse_retry_after(response.headers.get("retry-after"))
         return Verdict("retry", status, retry_after=after)
@@ -156,6 +164,16 @@ class HubSpotTarget:
         return Request("POST", self.url, jsonutil.dumps(body), self._headers)
 
     def interpret(self, batch: Sequence[Change], response: Response) -> Verdict:
+        if response.status == 400 and MISSING_PROPERTY in response.body:
+            # Every contact would be refused alike; stopping keeps the changes
+            # on the topic until the properties exist.
+            return Verdict(
+                "fatal",
+                400,
+                detail="HubSpot has no property of that name. Create the "
+                "properties the sink writes (see docs/crm.md) or change the "
+                "property templates",
+            )
         common = common_verdict(response)
         if common is not None:
             return common

@@ -242,3 +242,16 @@ def test_webhook_signs_the_exact_body() -> None:
     assert request.headers["X-Scorestream-Signature"] == "sha256=" + sign(
         b"k3y", request.body
     )
+
+
+def test_a_missing_hubspot_property_stops_the_sink_instead_of_rejecting_all() -> None:
+    answer = {
+        "status": "error",
+        "category": "VALIDATION_ERROR",
+        "message": 'Property values were not valid: [{"error": '
+        '"PROPERTY_DOESNT_EXIST", "name": "upsell_grade"}]',
+    }
+    script = Script(Response(400, jsonutil.dumps(answer)))
+    with pytest.raises(SinkError, match="Create the properties"):
+        _delivery(script, Clock()).deliver(_changes(["1", "2"]))
+    assert len(script.requests) == 1
