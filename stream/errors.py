@@ -4,7 +4,8 @@ ScoringError
 ├── ModelError          a model file is invalid (carries every problem found)
 ├── InputError          an input message cannot be scored (reason for the DLQ)
 ├── StateError          a stored contact record cannot be read
-└── BrokerError         the Kafka broker cannot be started, reached or used
+├── BrokerError         the Kafka broker cannot be started, reached or used
+└── SinkError           the CRM sink cannot run as configured, or was refused
 """
 
 from __future__ import annotations
@@ -57,3 +58,7 @@ class StateError(ScoringError):
 
 class BrokerError(ScoringError):
     """The Kafka broker could not be started, reached or used."""
+
+
+class SinkError(ScoringError):
+    """The CRM sink cannot run as configured, or the CRM refused its credentials."""

@@ -47,7 +47,7 @@ class Progress:
         # Looked up per call: a default bound at import time would keep a
         # stderr that test harnesses have since replaced and closed.
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = stream.isatty() and total_bytes > 1_000_000
+        self.enabled = self.stream.isatty() and total_bytes > 1_000_000
         self.started = time.monotonic()
         self.last = 0.0
 

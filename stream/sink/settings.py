@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from stream.errors import ScoringError
+from stream.errors import SinkError
 from stream.kafka.topics import DEFAULT_PREFIX
 
 TargetKind = Literal["hubspot", "webhook", "print"]
@@ -110,10 +110,6 @@ _PROPERTY_FIELDS = (
     "action_property",
     "changed_at_property",
 )
-
-
-class SinkError(ScoringError):
-    """The CRM sink cannot run as configured, or the CRM refused its credentials."""
 
 
 @dataclass(frozen=True, slots=True)
