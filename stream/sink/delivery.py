@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream.errors import SinkError
 from stream.sink.coalesce import Change
 from stream.sink.metrics import SinkMetrics
 from stream.sink.ratelimit import Backoff, TokenBucket
-from stream.sink.settings import SinkError
 from stream.sink.targets import Target, Verdict
 from stream.sink.transport import Transport
 

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 import pytest
 
 from stream import jsonutil
+from stream.errors import SinkError
 from stream.sink.coalesce import Change, parse_change
 from stream.sink.delivery import Delivery, Stopped
 from stream.sink.metrics import SinkMetrics
 from stream.sink.ratelimit import Backoff, TokenBucket
-from stream.sink.settings import SinkError, SinkSettings
+from stream.sink.settings import SinkSettings
 from stream.sink.targets import (
     HubSpotTarget,
     Request,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stream.cli.main import build_parser
-from stream.sink.settings import ENV, SinkError, SinkSettings
+from stream.errors import SinkError
+from stream.sink.settings import ENV, SinkSettings
 from tests.sink.helpers import TOKEN
 
 
