@@ -3,21 +3,55 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 
 from stream.errors import BrokerError
 from stream.kafka import brokerfiles, process
+from stream.kafka.brokerstate import (
+    DEFAULT_STOP_TIMEOUT_S,
+    PID_FILE,
+    STATE_FILE,
+    BrokerState,
+    last_ports,
+    log_tail,
+    read_state,
+    reuse_or_new,
+    stop_broker,
+    tail_text,
+)
 from stream.kafka.jars import ensure_jars
+from stream.kafka.secure import (
+    BROKER_USER,
+    PLAIN,
+    SCRAM,
+    SaslUser,
+    SecureListener,
+    client_env,
+    format_args,
+    server_settings,
+    upsert_scram_users,
+)
+from stream.kafka.tls import BrokerTls, ensure_broker_tls
+
+__all__ = [
+    "KAFKA_VERSION",
+    "PID_FILE",
+    "STATE_FILE",
+    "BrokerState",
+    "LocalBroker",
+    "read_state",
+    "stop_broker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -27,60 +61,7 @@ KAFKA_VERSION = "4.4.0"
 
 HOST = process.HOST
 DEFAULT_START_TIMEOUT_S = 60.0
-DEFAULT_STOP_TIMEOUT_S = 30.0
 DEFAULT_HEAP = "512m"
-PID_FILE = "broker.pid"
-STATE_FILE = "broker.json"
-
-
-@dataclass(frozen=True)
-class BrokerState:
-    """What a started broker leaves in its data dir for `status` and `stop`."""
-
-    pid: int
-    port: int
-    controller_port: int
-    version: str
-
-    @property
-    def bootstrap(self) -> str:
-        return f"{HOST}:{self.port}"
-
-
-def read_state(data_dir: str | os.PathLike[str]) -> BrokerState | None:
-    """The state of the broker last started in `data_dir`, if it still runs."""
-    folder = Path(data_dir)
-    try:
-        raw = json.loads((folder / STATE_FILE).read_text())
-        pid = int((folder / PID_FILE).read_text().strip())
-        state = BrokerState(
-            pid=pid,
-            port=int(raw["port"]),
-            controller_port=int(raw["controller_port"]),
-            version=str(raw["version"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return (
-        state
-        if process.is_kafka_process(pid, folder / brokerfiles.SERVER_PROPERTIES)
-        else None
-    )
-
-
-def stop_broker(
-    data_dir: str | os.PathLike[str], timeout: float = DEFAULT_STOP_TIMEOUT_S
-) -> bool:
-    """Stops the broker recorded in `data_dir`; False if none was running."""
-    folder = Path(data_dir)
-    state = read_state(folder)
-    if state is None:
-        (folder / PID_FILE).unlink(missing_ok=True)
-        return False
-    process.terminate(state.pid, None, timeout)
-    process.wait_ports_free((state.port, state.controller_port), 10.0)
-    (folder / PID_FILE).unlink(missing_ok=True)
-    return True
 
 
 class LocalBroker:
@@ -88,7 +69,8 @@ class LocalBroker:
 
     The JVM runs in its own session so a Ctrl-C in the terminal reaches only
     Python, which then stops the broker in order. With `stop_with_parent` the
-    kernel also sends it SIGTERM if the starting process dies.
+    kernel also sends it SIGTERM if the starting process dies. With `secure`
+    it also (or only) listens for SASL_SSL clients; see `client_config`.
     """
 
     def __init__(
@@ -101,6 +83,7 @@ class LocalBroker:
         start_timeout: float = DEFAULT_START_TIMEOUT_S,
         heap: str = DEFAULT_HEAP,
         stop_with_parent: bool = True,
+        secure: SecureListener | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.version = version
@@ -109,8 +92,12 @@ class LocalBroker:
         self.stop_with_parent = stop_with_parent
         self._wanted_port = port
         self._wanted_controller_port = controller_port
+        self.secure = secure
         self.port = 0
+        self.secure_port = 0
         self.controller_port = 0
+        self.tls: BrokerTls | None = None
+        self._broker_password = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -118,6 +105,35 @@ class LocalBroker:
         if not self.port:
             raise BrokerError("the broker has not been started; call start() first")
         return f"{HOST}:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        """host:port of the SASL_SSL listener."""
+        if self.secure is None:
+            raise BrokerError("this broker has no SASL_SSL listener (pass secure=)")
+        if not self.secure_port:
+            raise BrokerError("the broker has not been started; call start() first")
+        return f"{HOST}:{self.secure_port}"
+
+    def client_env(self, user: str, mechanism: str = SCRAM) -> dict[str, str]:
+        """KAFKA_* variables for `user` on the SASL_SSL listener (with password)."""
+        if self.secure is None or self.tls is None:
+            raise BrokerError("this broker has no SASL_SSL listener (pass secure=)")
+        return client_env(
+            self.secure_bootstrap, self.tls.ca_file, self.secure.user(user), mechanism
+        )
+
+    def client_config(
+        self, user: str | None = None, mechanism: str = SCRAM
+    ) -> dict[str, str]:
+        """confluent-kafka settings: PLAINTEXT, or SASL_SSL as `user`."""
+        from stream.kafka.config import kafka_client_config
+
+        if user is None:
+            if self.secure is not None and not self.secure.plaintext:
+                raise BrokerError("this broker listens only for SASL_SSL; name a user")
+            return kafka_client_config(self.bootstrap, env={})
+        return kafka_client_config(env=self.client_env(user, mechanism))
 
     @property
     def pid(self) -> int | None:
@@ -151,16 +167,19 @@ class LocalBroker:
 
         self._prepare_data_dir()
         self._choose_ports()
-        files = brokerfiles.write_config(
-            self.data_dir, HOST, self.port, self.controller_port
-        )
+        files = self._write_config()
         cluster_id = self._cluster_id()
-        if not (files.log_dirs / "meta.properties").is_file():
+        fresh = not (files.log_dirs / "meta.properties").is_file()
+        if fresh:
             self._format(java, lib, files, cluster_id)
 
         self._launch(java, lib, files)
         try:
             self._wait_ready(started)
+            if self.secure is not None and not fresh:
+                # Users added since the storage was formatted exist only in
+                # the JAAS file so far; SCRAM needs them in the metadata.
+                upsert_scram_users(self._admin_config(), self.secure.users)
         except BaseException:
             self.stop()
             raise
@@ -182,7 +201,9 @@ class LocalBroker:
         process.terminate(proc.pid, proc, timeout)
         (self.data_dir / PID_FILE).unlink(missing_ok=True)
         if was_running:
-            process.wait_ports_free((self.port, self.controller_port), 5.0)
+            process.wait_ports_free(
+                (self.port, self.secure_port, self.controller_port), 5.0
+            )
         log.info("Kafka broker at %s:%d stopped", HOST, self.port)
 
     def _prepare_data_dir(self) -> None:
@@ -207,13 +228,49 @@ class LocalBroker:
     def _choose_ports(self) -> None:
         # Reusing the last ports keeps the bootstrap address stable across
         # restarts of the same data dir when the caller did not pick one.
-        last = _last_ports(self.data_dir)
-        self.port = self._wanted_port or _reuse_or_new(last[0])
-        self.controller_port = self._wanted_controller_port or _reuse_or_new(
-            last[1], avoid=self.port
+        last = last_ports(self.data_dir)
+        secure = self.secure
+        if secure is None or secure.plaintext:
+            self.port = self._wanted_port or reuse_or_new(last[0])
+        self.secure_port = 0
+        if secure is not None:
+            self.secure_port = secure.port or reuse_or_new(last[2], avoid=self.port)
+            self.port = self.port or self.secure_port
+        self.controller_port = self._wanted_controller_port or reuse_or_new(
+            last[1], avoid=self.port, also=self.secure_port
         )
-        if self.controller_port == self.port:
-            raise BrokerError(f"broker and controller ports are both {self.port}")
+        used = [self.port, self.controller_port]
+        if self.secure_port != self.port:
+            used.append(self.secure_port)
+        if len(set(used)) != len(used):
+            raise BrokerError(f"the broker's listeners share a port: {used}")
+
+    def _write_config(self) -> brokerfiles.ConfigFiles:
+        if self.secure is None:
+            return brokerfiles.write_config(
+                self.data_dir, HOST, self.port, self.controller_port
+            )
+        self.tls = ensure_broker_tls(self.data_dir)
+        self._broker_password = secrets.token_urlsafe(24)
+        return brokerfiles.write_config(
+            self.data_dir,
+            HOST,
+            self.port if self.secure.plaintext else 0,
+            self.controller_port,
+            secure_port=self.secure_port,
+            secure_settings=server_settings(
+                self.secure, self.tls, self._broker_password
+            ),
+        )
+
+    def _admin_config(self) -> dict[str, str]:
+        """Settings for our own admin calls: the broker's user over SASL_SSL."""
+        assert self.tls is not None
+        user = SaslUser(BROKER_USER, self._broker_password)
+        env = client_env(self.secure_bootstrap, self.tls.ca_file, user, PLAIN)
+        from stream.kafka.config import kafka_client_config
+
+        return kafka_client_config(env=env)
 
     def _cluster_id(self) -> str:
         path = self.data_dir / "cluster.id"
@@ -243,15 +300,21 @@ class LocalBroker:
             str(files.server),
             "--standalone",
         ]
+        if self.secure is not None:
+            cmd += format_args(self.secure.users)
         done = subprocess.run(
             cmd, capture_output=True, text=True, timeout=120, check=False
         )
         output = (done.stdout + done.stderr).strip()
+        if self.secure is not None:
+            # The tool may echo its arguments when it rejects them.
+            for user in self.secure.users:
+                output = output.replace(user.password, "***")
         (self.data_dir / "logs" / "format.log").write_text(output + "\n")
         if done.returncode != 0:
             raise BrokerError(
                 f"formatting the broker storage in {files.log_dirs} failed "
-                f"(exit {done.returncode}):\n{_tail_text(output)}"
+                f"(exit {done.returncode}):\n{tail_text(output)}"
             )
 
     def _launch(self, java: str, lib: Path, files: brokerfiles.ConfigFiles) -> None:
@@ -282,7 +345,11 @@ class LocalBroker:
             )
         (self.data_dir / PID_FILE).write_text(f"{self._proc.pid}\n")
         state = BrokerState(
-            self._proc.pid, self.port, self.controller_port, self.version
+            self._proc.pid,
+            self.port,
+            self.controller_port,
+            self.version,
+            self.secure_port,
         )
         (self.data_dir / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
 
@@ -297,19 +364,27 @@ class LocalBroker:
                 )
             # The admin client logs every refused connection, so wait for the
             # socket first and ask for metadata only once something listens.
-            if process.port_in_use(self.port) and _metadata_ok(
-                self.bootstrap, min(5.0, deadline - time.monotonic())
-            ):
-                return
+            if all(process.port_in_use(p) for p in (self.port, self.secure_port) if p):
+                left = min(5.0, deadline - time.monotonic())
+                if all(_metadata_ok(c, left) for c in self._readiness_configs()):
+                    return
             time.sleep(0.2)
         raise self._start_error(
             f"Kafka did not answer a metadata request within {self.start_timeout:.0f}s"
         )
 
+    def _readiness_configs(self) -> list[dict[str, str]]:
+        configs = []
+        if self.secure is None or self.secure.plaintext:
+            configs.append({"bootstrap.servers": self.bootstrap})
+        if self.secure is not None:
+            configs.append(self._admin_config())
+        return configs
+
     def _start_error(self, what: str) -> BrokerError:
         hints = [
             f"port {HOST}:{port} is already used by another process"
-            for port in (self.port, self.controller_port)
+            for port in {self.port, self.secure_port, self.controller_port}
             if self._proc is not None
             and self._proc.poll() is not None
             and process.port_in_use(port)
@@ -322,65 +397,17 @@ class LocalBroker:
 
     def log_tail(self, lines: int = 25) -> str:
         """The errors and last lines of the broker log, and JVM console output."""
-        parts = []
-        for path in (self.server_log, self.data_dir / "logs" / "console.log"):
-            with contextlib.suppress(OSError):
-                text = path.read_text(errors="replace").strip()
-                if text:
-                    parts.append(f"--- {path.name}\n{_tail_text(text, lines)}")
-        errors = _error_lines(self.server_log)
-        if errors:
-            parts.insert(0, "--- errors in server.log\n" + "\n".join(errors))
-        return "\n".join(parts) or "(the broker wrote no log)"
+        return log_tail(self.data_dir, lines)
 
 
-def _error_lines(path: Path, limit: int = 12) -> list[str]:
-    # Shutdown chatter after a fatal error buries the cause, so the error and
-    # its "Caused by" chain are shown first.
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return []
-    wanted = (" ERROR ", " FATAL ", "Caused by:")
-    found = [line for line in text.splitlines() if any(w in line for w in wanted)]
-    return found[:limit]
-
-
-def _tail_text(text: str, lines: int = 40) -> str:
-    # Java stack frames push the one line that names the cause out of view.
-    kept = [
-        line
-        for line in text.splitlines()
-        if not line.startswith("\tat ") and not line.lstrip().startswith("... ")
-    ]
-    return "\n".join(kept[-lines:])
-
-
-def _metadata_ok(bootstrap: str, timeout: float) -> bool:
+def _metadata_ok(config: dict[str, str], timeout: float) -> bool:
     from confluent_kafka.admin import AdminClient
 
     if timeout <= 0:
         return False
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({**config, "log_level": 0})
     try:
         metadata = admin.list_topics(timeout=timeout)
     except Exception:  # any failure here just means "not yet"
         return False
     return bool(metadata.brokers)
-
-
-def _last_ports(data_dir: Path) -> tuple[int | None, int | None]:
-    try:
-        raw = json.loads((data_dir / STATE_FILE).read_text())
-        return int(raw["port"]), int(raw["controller_port"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None, None
-
-
-def _reuse_or_new(last: int | None, avoid: int = 0) -> int:
-    if last and last != avoid and not process.port_in_use(last):
-        return last
-    port = process.free_port()
-    while port == avoid:
-        port = process.free_port()
-    return port

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -18,8 +20,9 @@ SETTINGS: dict[str, str | int] = {
     "process.roles": "broker,controller",
     "node.id": NODE_ID,
     "controller.listener.names": "CONTROLLER",
-    "inter.broker.listener.name": "PLAINTEXT",
-    "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "listener.security.protocol.map": (
+        "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT"
+    ),
     "auto.create.topics.enable": "false",
     "delete.topic.enable": "true",
     "num.partitions": 4,
@@ -74,23 +77,46 @@ class ConfigFiles:
 
 
 def write_config(
-    data_dir: Path, host: str, port: int, controller_port: int
+    data_dir: Path,
+    host: str,
+    port: int,
+    controller_port: int,
+    *,
+    secure_port: int = 0,
+    secure_settings: Mapping[str, str] | None = None,
 ) -> ConfigFiles:
-    """Writes both files for these ports; run before every start."""
+    """Writes both files for these ports; run before every start.
+
+    `port` 0 means no PLAINTEXT listener, `secure_port` 0 no SASL_SSL one;
+    `secure_settings` (which hold passwords) configure the latter.
+    """
     log_dirs = data_dir / LOG_DIRS
+    client_listeners = []
+    if port:
+        client_listeners.append(f"PLAINTEXT://{host}:{port}")
+    if secure_port:
+        client_listeners.append(f"SASL_SSL://{host}:{secure_port}")
     settings = dict(SETTINGS)
     settings.update(
         {
-            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+            "listeners": ",".join(
+                [*client_listeners, f"CONTROLLER://{host}:{controller_port}"]
+            ),
+            "advertised.listeners": ",".join(client_listeners),
+            "inter.broker.listener.name": "PLAINTEXT" if port else "SASL_SSL",
             "controller.quorum.bootstrap.servers": f"{host}:{controller_port}",
             "log.dirs": str(log_dirs),
+            **(secure_settings or {}),
         }
     )
     server = data_dir / SERVER_PROPERTIES
     lines = ["# Written by Scorestream on every start; edits are overwritten."]
     lines += [f"{key}={value}" for key, value in settings.items()]
-    server.write_text("\n".join(lines) + "\n")
+    # The file may hold the listener's passwords, so only its owner reads it.
+    fd = os.open(server, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    os.chmod(server, 0o600)
 
     log4j = data_dir / LOG4J_CONFIG
     log_file = data_dir / "logs" / "server.log"
