@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -32,6 +33,28 @@ PASSTHROUGH_ENV = (
 )
 SECRET_WORDS = ("password", "secret")
 MASK = "***"
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# What both client libraries (librdkafka and aiokafka) can do with a user
+# name and password; GSSAPI and OAUTHBEARER need more than these settings.
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+FILE_SETTINGS = {
+    "ssl.ca.location": "KAFKA_SSL_CA_LOCATION",
+    "ssl.certificate.location": "KAFKA_SSL_CERTIFICATE_LOCATION",
+    "ssl.key.location": "KAFKA_SSL_KEY_LOCATION",
+}
+
+
+class ClientConfig(dict[str, str]):
+    """confluent-kafka settings whose repr and str mask every secret.
+
+    Still a plain dict for the clients; only printing it is made safe, so a
+    config that ends up in a log line or a traceback shows *** instead.
+    """
+
+    def __repr__(self) -> str:
+        return repr(masked(self))
+
+    __str__ = __repr__
 
 
 def env_to_setting(name: str) -> str:
@@ -56,13 +79,72 @@ def kafka_client_config(
             f"no Kafka bootstrap address: set {BOOTSTRAP_ENV}=host:port, or run "
             "`scorestream broker start` for a local broker"
         )
-    config = {"bootstrap.servers": target}
+    config = ClientConfig({"bootstrap.servers": target})
     if env_bootstrap and target == env_bootstrap:
         for name in PASSTHROUGH_ENV:
-            value = env.get(name)
+            value = env.get(name, "").strip()
             if value:
                 config[env_to_setting(name)] = value
+        check_security_settings(config)
+    elif any(env.get(name) for name in PASSTHROUGH_ENV):
+        _warn_ignored(target)
     return config
+
+
+def check_security_settings(config: Mapping[str, str]) -> None:
+    """Raises BrokerError, naming the variable to fix, for an unusable setup.
+
+    Checked before any connection so that a typo fails at start-up with a
+    sentence, rather than as a connection that never authenticates.
+    """
+    protocol = config.get("security.protocol", "PLAINTEXT").upper()
+    if protocol not in PROTOCOLS:
+        raise BrokerError(
+            f"KAFKA_SECURITY_PROTOCOL={protocol!r} is not one of {PROTOCOLS}"
+        )
+    sasl = [k for k in config if k.startswith("sasl.")]
+    if protocol.startswith("SASL"):
+        mechanism = config.get("sasl.mechanism", "PLAIN").upper()
+        if mechanism not in MECHANISMS:
+            raise BrokerError(
+                f"KAFKA_SASL_MECHANISM={mechanism!r} is not supported; use one "
+                f"of {MECHANISMS}"
+            )
+        missing = [
+            f"KAFKA_SASL_{key.upper()}"
+            for key in ("username", "password")
+            if not config.get(f"sasl.{key}")
+        ]
+        if missing:
+            raise BrokerError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs {' and '.join(missing)}"
+            )
+    elif sasl:
+        raise BrokerError(
+            f"SASL settings are set but KAFKA_SECURITY_PROTOCOL is {protocol}, "
+            "so they would be ignored; set it to SASL_SSL (or SASL_PLAINTEXT)"
+        )
+    for key, name in FILE_SETTINGS.items():
+        path = config.get(key)
+        if path and not Path(path).is_file():
+            raise BrokerError(f"{name}={path}: no such file")
+    if bool(config.get("ssl.certificate.location")) != bool(
+        config.get("ssl.key.location")
+    ):
+        raise BrokerError(
+            "a client certificate needs its key: set both "
+            "KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION, or neither"
+        )
+
+
+@functools.cache
+def _warn_ignored(target: str) -> None:
+    log.warning(
+        "KAFKA_* security settings are ignored for %s: they apply only to the "
+        "cluster %s names",
+        target,
+        BOOTSTRAP_ENV,
+    )
 
 
 def is_secret(key: str) -> bool:
@@ -90,9 +172,15 @@ def aiokafka_kwargs(config: Mapping[str, str]) -> dict[str, Any]:
     return kwargs
 
 
-def faust_broker_settings(config: Mapping[str, str]) -> dict[str, Any]:
-    """`broker` and `broker_credentials` keyword arguments for faust.App."""
+def faust_broker_settings(config: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`broker` and `broker_credentials` keyword arguments for faust.App.
+
+    `config` comes from kafka_client_config; without it, from the environment.
+    """
     import faust
+
+    if config is None:
+        config = kafka_client_config()
 
     servers = [s.strip() for s in config["bootstrap.servers"].split(",") if s.strip()]
     settings: dict[str, Any] = {"broker": [f"kafka://{s}" for s in servers]}
