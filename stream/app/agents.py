@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stream import jsonutil
+from stream.app import fastpath
 from stream.app.settings import Settings
 from stream.app.stats import Stats
 from stream.app.store import TableStore
@@ -49,7 +50,14 @@ def wall_ms() -> int:
 class ScoringJob:
     """Wires the processor, the table store and the topics into one app."""
 
-    def __init__(self, app: Any, settings: Settings, models: Sequence[Model]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        models: Sequence[Model],
+        *,
+        batched: bool = True,
+    ) -> None:
         from stream.app.app import contacts_table
 
         self.app = app
@@ -83,6 +91,8 @@ class ScoringJob:
         )
 
         app.agent(self.inputs, name="scorestream.score")(self._consume)
+        if batched:
+            fastpath.install(app, frozenset(self.kinds), self.handle_messages)
         app.timer(SUMMARY_EVERY_S, name="scorestream.summary")(self._summary)
         if self.live:
             app.timer(LIVE_TICK_S, name="scorestream.decay")(self._tick)
@@ -92,19 +102,23 @@ class ScoringJob:
     # -- the stream -----------------------------------------------------------
 
     async def _consume(self, stream: Any) -> None:
+        # With the batch consumer installed (the default) this agent only
+        # subscribes the input topics; its messages arrive via
+        # `handle_messages` instead. Without it, they come through here.
         async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN_S):
             # Synchronous on purpose: nothing else touches the store or the
             # processor until the batch is written, and the batch's offsets
             # are only acknowledged when the loop asks for the next one.
-            self.handle_batch(events)
+            self.handle_messages([event.message for event in events])
 
-    def handle_batch(self, events: Sequence[Any]) -> None:
-        """Score one batch of Faust events and write what it changed."""
+    def handle_messages(self, messages: Sequence[Any]) -> None:
+        """Score one batch of input messages and write what it changed."""
+        started = time.perf_counter()
         wall = wall_ms()
-        for event in events:
-            self._handle(event.message, wall)
-        self.stats.events_in += len(events)
+        for message in messages:
+            self._handle(message, wall)
         self._commit_state()
+        self.stats.batch_done(started, len(messages))
 
     def _handle(self, message: Any, wall: int) -> None:
         value: bytes = message.value or b""

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 SESSION_TIMEOUT_S = 8.0
 HEARTBEAT_INTERVAL_S = 2.0
 PRODUCER_BUFFER_MESSAGES = 20_000
+PRODUCER_LINGER_S = 0.02
 
 
 def faust_id(settings: Settings) -> str:
@@ -46,6 +47,9 @@ def create_app(settings: Settings) -> faust.App:
         "broker_session_timeout": SESSION_TIMEOUT_S,
         "broker_heartbeat_interval": HEARTBEAT_INTERVAL_S,
         "consumer_auto_offset_reset": "earliest",
+        # Without a linger every send becomes its own produce request; the
+        # worker sends in bursts (one batch of changes and table writes).
+        "producer_linger": PRODUCER_LINGER_S,
         "web_enabled": settings.web_enabled,
         # Bound to the configured address only; Faust's default is all of them.
         "web_bind": settings.web_host,

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from stream import jsonutil
 from stream.app.settings import Settings
 from stream.errors import ModelError
 from stream.model.load import load_model_dir
@@ -77,7 +78,9 @@ def run_worker(settings: Settings, models: Sequence[Model]) -> int:
         worker.execute_from_commandline()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 0
-        log.info("worker stopped (%s)", job.stats.as_dict())
+        log.info(
+            "worker stopped; totals %s", jsonutil.dumps(job.stats.as_dict()).decode()
+        )
         return code
     return 0
 
