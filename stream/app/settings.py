@@ -46,7 +46,8 @@ HELP: dict[str, str] = {
     "web_host": "bind address of the worker's status web server",
     "web_port": "port of the status web server; 0 turns it off",
     "log_level": "log verbosity",
-    "app_id": "Kafka consumer group and state-topic name of this job",
+    "app_id": "name of this job; with the topic prefix in front, its Kafka "
+    "consumer group and the prefix of its state topic",
     "processing_guarantee": "'at_least_once' or 'exactly_once' (transactions)",
 }
 

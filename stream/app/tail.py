@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from stream import jsonutil
@@ -30,6 +30,33 @@ def consumer(
     return c
 
 
+def polls(
+    client_config: Mapping[str, str],
+    topics: list[str],
+    *,
+    from_start: bool = True,
+    max_s: float = 3600.0,
+) -> Iterator[list[tuple[str, bytes | None, bytes]]]:
+    """Each poll's (topic, key, value) messages, an empty list when idle."""
+    from confluent_kafka import KafkaError
+
+    c = consumer(client_config, topics, from_start=from_start)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started <= max_s:
+            batch = []
+            for msg in c.consume(500, timeout=0.2):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise BrokerError(f"reading {msg.topic()}: {err.str()}")
+                batch.append((msg.topic(), msg.key(), msg.value() or b""))
+            yield batch
+    finally:
+        c.close()
+
+
 def follow(
     client_config: Mapping[str, str],
     topics: list[str],
@@ -37,30 +64,15 @@ def follow(
     from_start: bool = True,
     idle_s: float | None = None,
     max_s: float = 3600.0,
-    should_stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[tuple[str, bytes | None, bytes]]:
     """(topic, key, value) of each message until idle for `idle_s` or `max_s`."""
-    from confluent_kafka import KafkaError
-
-    c = consumer(client_config, topics, from_start=from_start)
-    started = last = time.monotonic()
-    try:
-        while not should_stop():
-            now = time.monotonic()
-            if now - started > max_s:
-                return
-            if idle_s is not None and now - last > idle_s:
-                return
-            for msg in c.consume(500, timeout=0.2):
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise BrokerError(f"reading {msg.topic()}: {err.str()}")
-                last = time.monotonic()
-                yield msg.topic(), msg.key(), msg.value() or b""
-    finally:
-        c.close()
+    last = time.monotonic()
+    for batch in polls(client_config, topics, from_start=from_start, max_s=max_s):
+        if batch:
+            last = time.monotonic()
+            yield from batch
+        elif idle_s is not None and time.monotonic() - last > idle_s:
+            return
 
 
 def read_all(

@@ -11,6 +11,10 @@ from collections.abc import Sequence
 # Each module exposes register(subparsers); the order is the --help order.
 COMMAND_MODULES = (
     "stream.cli.broker_cmd",
+    "stream.cli.demo_cmd",
+    "stream.cli.worker_cmd",
+    "stream.cli.publish_cmd",
+    "stream.cli.tail_cmd",
     "stream.cli.validate_cmd",
     "stream.cli.replay_cmd",
     "stream.cli.explain_cmd",

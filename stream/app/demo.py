@@ -1,0 +1,173 @@
+"""The demo run: broker, topics, worker, the real data in, grade changes out."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stream.app.lag import LagProbe
+from stream.app.process import WorkerProcess, spawn_worker
+from stream.app.publish import PublishReport, publish
+from stream.app.settings import Settings
+from stream.app.tail import describe, parse_change, polls
+from stream.errors import BrokerError
+from stream.kafka import topics
+from stream.kafka.config import ensure_broker, kafka_client_config
+from stream.timestamps import format_timestamp
+
+# Bounds the whole run, so a stuck broker or worker cannot hang it.
+MAX_RUN_S = 900.0
+# The run is over when the worker has committed every input and no change
+# arrived for this long.
+SETTLE_S = 3.0
+
+
+@dataclass
+class DemoResult:
+    """What the demo saw: final grades per model, counts and the worker's rate."""
+
+    published: PublishReport | None = None
+    changes: int = 0
+    dead_letters: int = 0
+    final: dict[tuple[str, str], str] = field(default_factory=dict)
+    totals: dict[str, Any] | None = None
+    first_ts: int | None = None
+    last_ts: int | None = None
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    models: Path
+    work_dir: Path
+    stretch: float = 8.0
+    partitions: int = 4
+    sample_every_s: float = 1.0
+
+
+def run_demo(options: DemoOptions, say: Callable[[str], None]) -> DemoResult:
+    """Runs everything; every process it starts is stopped before it returns."""
+    prefix = f"demo-{time.strftime('%Y%m%d-%H%M%S')}."
+    result = DemoResult()
+    with ensure_broker(options.work_dir / "broker") as bootstrap:
+        config = kafka_client_config(bootstrap)
+        topics.create_topics(config, prefix, options.partitions)
+        settings = Settings(
+            bootstrap=bootstrap,
+            topic_prefix=prefix,
+            models=options.models,
+            data_dir=options.work_dir / prefix.rstrip(".") / "state",
+            partitions=options.partitions,
+            clock="event",
+            web_port=0,
+        )
+        log = options.work_dir / prefix.rstrip(".") / "worker.log"
+        say(f"broker {bootstrap}; topics {prefix}*; worker log {log}")
+        worker = spawn_worker(settings, log)
+        try:
+            _publish_and_follow(options, settings, config, worker, result, say)
+        finally:
+            with _no_interrupts():
+                code = worker.stop()
+                result.totals = worker.totals()
+            if code not in (0, None) and result.totals is None:
+                say(f"the worker exited with {code}; last lines:\n{worker.log_tail()}")
+    return result
+
+
+def _publish_and_follow(
+    options: DemoOptions,
+    settings: Settings,
+    config: dict[str, str],
+    worker: WorkerProcess,
+    result: DemoResult,
+    say: Callable[[str], None],
+) -> None:
+    from stream.realdata import build_replay
+
+    records = list(build_replay(stretch=options.stretch))
+    times = [r["timestamp"] for r in records]
+    result.first_ts, result.last_ts = min(times), max(times)
+    say(
+        f"publishing {len(records):,} inputs of the real data set, time stretched "
+        f"x{options.stretch:g}: {format_timestamp(result.first_ts)[:10]} .. "
+        f"{format_timestamp(result.last_ts)[:10]} (scored on the event clock)"
+    )
+    sender = threading.Thread(
+        target=lambda: setattr(
+            result, "published", publish(records, config, settings.topic_prefix)
+        ),
+        name="demo-publish",
+        daemon=True,
+    )
+    sender.start()
+
+    prefix = settings.topic_prefix
+    changes_topic = topics.topic_name(topics.SCORE_CHANGES, prefix)
+    dead_topic = topics.topic_name(topics.DEAD_LETTER, prefix)
+    shadow_topic = topics.topic_name(topics.SCORE_CHANGES_SHADOW, prefix)
+    deadline = time.monotonic() + MAX_RUN_S
+    last_change = last_sample = time.monotonic()
+    latest: dict[str, Any] | None = None
+    shown: dict[str, Any] | None = None
+    with LagProbe(config, settings) as probe:
+        for batch in polls(
+            config, [changes_topic, shadow_topic, dead_topic], max_s=MAX_RUN_S
+        ):
+            now = time.monotonic()
+            for topic, _, value in batch:
+                if topic == dead_topic:
+                    result.dead_letters += 1
+                elif (change := parse_change(value)) is not None:
+                    result.changes += 1
+                    key = (change["model_id"], change["contact_id"])
+                    result.final[key] = change["grade"]
+                    latest = change
+                    last_change = now
+            if now - last_sample >= options.sample_every_s:
+                last_sample = now
+                if latest is not None and latest is not shown:
+                    say(f"[{result.changes:>7,} changes] {describe(latest)}")
+                    shown = latest
+                if not worker.running():
+                    raise BrokerError(f"the worker stopped:\n{worker.log_tail()}")
+                if _finished(sender, probe, now - last_change):
+                    return
+            if now > deadline:
+                raise BrokerError(f"the demo did not finish in {MAX_RUN_S:.0f} s")
+
+
+def _finished(sender: threading.Thread, probe: LagProbe, quiet_s: float) -> bool:
+    return not sender.is_alive() and quiet_s >= SETTLE_S and probe.behind() == 0
+
+
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """A second Ctrl-C must not cut the clean-up short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def grade_table(result: DemoResult, model_id: str) -> list[str]:
+    """A 4x4 table of how many contacts hold each grade under `model_id`."""
+    counts = Counter(g for (m, _), g in result.final.items() if m == model_id)
+    lines = [
+        f"{model_id}: {sum(counts.values()):,} contacts",
+        "      1      2      3      4",
+    ]
+    for letter in "ABCD":
+        cells = "".join(f"{counts.get(letter + d, 0):>7,}" for d in "1234")
+        lines.append(f"{letter}{cells}")
+    return lines
