@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stream.app.settings import Settings
-from tests.app.helpers import REPO, Worker, start_worker
+from tests.app.helpers import REPO, WorkerProcess, start_worker
 
 
 @pytest.fixture
@@ -35,11 +35,11 @@ def worker_settings(
 
 
 @pytest.fixture
-def run_worker(tmp_path: Path) -> Iterator[Callable[[Settings], Worker]]:
+def run_worker(tmp_path: Path) -> Iterator[Callable[[Settings], WorkerProcess]]:
     """Factory: starts a worker process; every one still running is stopped."""
-    started: list[Worker] = []
+    started: list[WorkerProcess] = []
 
-    def run(settings: Settings) -> Worker:
+    def run(settings: Settings) -> WorkerProcess:
         worker = start_worker(settings, tmp_path / f"worker-{len(started)}.log")
         started.append(worker)
         return worker

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stream import jsonutil
 from stream.app.app import faust_id
+from stream.app.lag import LagProbe
+from stream.app.process import WorkerProcess, spawn_worker
 from stream.app.publish import parse_lines, publish
 from stream.app.settings import Settings
 from stream.app.store import CLOCK_KEY
@@ -23,67 +20,10 @@ from stream.kafka import topics
 from stream.state import ContactState
 
 REPO = Path(__file__).resolve().parents[2]
-INPUTS = (topics.PAGE_VISITS, topics.CONVERSIONS, topics.PROPERTY_CHANGES)
 
 
-@dataclass
-class Worker:
-    """One `python -m stream.app.worker` process and its log file."""
-
-    proc: subprocess.Popen[bytes]
-    log: Path
-    settings: Settings
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM and wait; SIGKILL if it does not stop in time."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                raise AssertionError(
-                    f"worker ignored SIGTERM for {timeout} s:\n{self.log_tail()}"
-                ) from None
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-def start_worker(settings: Settings, log: Path) -> Worker:
-    env = dict(os.environ)
-    env.update(
-        {
-            "SCORESTREAM_BOOTSTRAP": settings.bootstrap,
-            "SCORESTREAM_TOPIC_PREFIX": settings.topic_prefix,
-            "SCORESTREAM_MODELS": str(settings.models),
-            "SCORESTREAM_DATA_DIR": str(settings.data_dir),
-            "SCORESTREAM_PARTITIONS": str(settings.partitions),
-            "SCORESTREAM_CLOCK": settings.clock,
-            "SCORESTREAM_WEB_PORT": str(settings.web_port),
-            "SCORESTREAM_LOG_LEVEL": settings.log_level,
-            "SCORESTREAM_APP_ID": settings.app_id,
-        }
-    )
-    out = log.open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stream.app.worker"],
-        env=env,
-        cwd=REPO,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    out.close()
-    return Worker(proc, log, settings)
+def start_worker(settings: Settings, log: Path) -> WorkerProcess:
+    return spawn_worker(settings, log)
 
 
 def publish_records(
@@ -117,27 +57,17 @@ def publish_raw(
 
 
 def wait_consumed(
-    config: Mapping[str, str], worker: Worker, timeout: float = 120.0
+    config: Mapping[str, str], worker: WorkerProcess, timeout: float = 120.0
 ) -> None:
     """Until the worker's group has committed every input partition to its end."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-    settings = worker.settings
-    names = [topics.topic_name(t, settings.topic_prefix) for t in INPUTS]
-    tps = [TopicPartition(n, p) for n in names for p in range(settings.partitions)]
-    probe = Consumer({**config, "group.id": faust_id(settings)})
     deadline = time.monotonic() + timeout
-    try:
+    with LagProbe(config, worker.settings) as probe:
         while True:
-            if worker.proc.poll() is not None:
+            if not worker.running():
                 raise AssertionError(
                     f"worker exited with {worker.proc.returncode}:\n{worker.log_tail()}"
                 )
-            try:
-                behind = _behind(probe, tps)
-            except KafkaException:
-                # The group coordinator is still loading; ask again.
-                behind = -1
+            behind = probe.behind()
             if behind == 0:
                 return
             if time.monotonic() > deadline:
@@ -145,17 +75,7 @@ def wait_consumed(
                     f"worker still {behind} inputs behind after {timeout} s:\n"
                     f"{worker.log_tail()}"
                 )
-            time.sleep(0.5)
-    finally:
-        probe.close()
-
-
-def _behind(probe: Any, tps: list[Any]) -> int:
-    behind = 0
-    for tp in probe.committed(tps, timeout=10):
-        _, high = probe.get_watermark_offsets(tp, timeout=10)
-        behind += max(0, high - max(tp.offset, 0))
-    return behind
+            time.sleep(0.3)
 
 
 def read_changes(

@@ -13,7 +13,7 @@ from stream import jsonutil
 from stream.app.settings import Settings
 from stream.realdata import build_replay
 from tests.app.helpers import (
-    Worker,
+    WorkerProcess,
     publish_lines,
     read_changes,
     read_states,
@@ -44,7 +44,7 @@ def run_once(
     lines: list[bytes],
     kafka_config: dict[str, str],
     settings: Settings,
-    run_worker: Callable[[Settings], Worker],
+    run_worker: Callable[[Settings], WorkerProcess],
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     assert publish_lines(kafka_config, settings.topic_prefix, lines) == len(lines)
     worker = run_worker(settings)
@@ -58,7 +58,7 @@ def test_real_data_matches_offline_replay(
     kafka_config: dict[str, str],
     kafka_topics: Callable[..., dict[str, str]],
     worker_settings: Callable[..., Settings],
-    run_worker: Callable[[Settings], Worker],
+    run_worker: Callable[[Settings], WorkerProcess],
 ) -> None:
     kafka_topics(4)
     lines = list(real_lines())
@@ -74,7 +74,7 @@ def test_redelivered_inputs_change_nothing(
     kafka_config: dict[str, str],
     kafka_topics: Callable[..., dict[str, str]],
     worker_settings: Callable[..., Settings],
-    run_worker: Callable[[Settings], Worker],
+    run_worker: Callable[[Settings], WorkerProcess],
 ) -> None:
     kafka_topics(4)
     lines = real_lines()
