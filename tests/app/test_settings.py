@@ -1,0 +1,71 @@
+"""Worker settings: defaults, environment, overrides, validation, masking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stream.app.settings import ENV, Settings, mask_credentials
+
+
+def test_environment_then_overrides() -> None:
+    env = {
+        "KAFKA_BOOTSTRAP": "fallback:9092",
+        "SCORESTREAM_TOPIC_PREFIX": "t1.",
+        "SCORESTREAM_PARTITIONS": "8",
+        "SCORESTREAM_CLOCK": "event",
+        "SCORESTREAM_WEB_PORT": "0",
+        "SCORESTREAM_LOG_LEVEL": "debug",
+        "SCORESTREAM_DATA_DIR": "/tmp/x",
+    }
+    settings = Settings.from_env(env, partitions=2)
+
+    assert settings.bootstrap == "fallback:9092"
+    assert settings.topic_prefix == "t1."
+    assert settings.partitions == 2
+    assert settings.clock == "event"
+    assert settings.web_enabled is False
+    assert settings.log_level == "DEBUG"
+    assert settings.data_dir == Path("/tmp/x")
+
+
+def test_own_bootstrap_variable_wins_over_kafka_bootstrap() -> None:
+    env = {"KAFKA_BOOTSTRAP": "a:1", "SCORESTREAM_BOOTSTRAP": "b:2"}
+    assert Settings.from_env(env).bootstrap == "b:2"
+
+
+def test_defaults_bind_the_web_server_to_loopback() -> None:
+    settings = Settings.from_env({})
+    assert (settings.web_host, settings.web_port) == ("127.0.0.1", 6066)
+    assert settings.clock == "live"
+    assert settings.processing_guarantee == "at_least_once"
+
+
+def test_every_field_has_an_environment_variable() -> None:
+    assert set(ENV) == set(Settings.__dataclass_fields__)
+    assert all(v.startswith("SCORESTREAM_") for v in ENV.values())
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"SCORESTREAM_PARTITIONS": "four"}, "SCORESTREAM_PARTITIONS"),
+        ({"SCORESTREAM_PARTITIONS": "0"}, "partitions"),
+        ({"SCORESTREAM_CLOCK": "wall"}, "clock"),
+        ({"SCORESTREAM_WEB_PORT": "70000"}, "web_port"),
+        ({"SCORESTREAM_APP_ID": "a b"}, "app_id"),
+        ({"SCORESTREAM_PROCESSING_GUARANTEE": "maybe"}, "processing_guarantee"),
+    ],
+)
+def test_bad_values_are_named(env: dict[str, str], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        Settings.from_env(env)
+
+
+def test_credentials_never_appear_in_the_repr() -> None:
+    settings = Settings(bootstrap="SASL_SSL://alice:s3cret@broker:9093")
+    assert "s3cret" not in repr(settings)
+    assert "alice" not in repr(settings)
+    assert mask_credentials("bob:pw@host:9092") == "***@host:9092"
+    assert mask_credentials("host:9092,host2:9092") == "host:9092,host2:9092"
