@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "stream.cli.explain_cmd",
     "stream.cli.backtest_cmd",
     "stream.cli.sink_cmd",
+    "stream.cli.model_cmd",
 )
 
 DESCRIPTION = """\
