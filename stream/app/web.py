@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from yarl import URL
 
 from stream.app import routing
 from stream.app.lifecycle import ModelLifecycle
@@ -170,7 +171,8 @@ class Api:
         if routing.same_server(owner, me):
             # The group says it is ours but the job has not taken it yet.
             return _moving(partition)
-        url = owner.with_path(request.rel_url.path).with_query(request.rel_url.query)
+        # The raw path keeps an encoded '/' or '?' inside the id as it came.
+        url = URL(str(owner.with_path("")).rstrip("/") + request.raw_path, encoded=True)
         headers = {routing.FORWARDED_HEADER: str(me), "Accept": "application/json"}
         try:
             async with (

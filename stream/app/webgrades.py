@@ -14,6 +14,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from yarl import URL
 
 from stream.app import routing
 from stream.app.gradecount import contacts_in, matrix
@@ -177,7 +178,7 @@ class GradeViews:
         async with ClientSession(timeout=timeout) as session:
             return list(
                 await asyncio.gather(
-                    *(_ask(session, p, request.path, params) for p in peers)
+                    *(_ask(session, p, request.rel_url.raw_path, params) for p in peers)
                 )
             )
 
@@ -186,7 +187,8 @@ async def _ask(
     session: ClientSession, peer: Any, path: str, params: dict[str, str]
 ) -> dict[str, Any]:
     try:
-        async with session.get(peer.with_path(path), params=params) as answer:
+        url = URL(str(peer.with_path("")).rstrip("/") + path, encoded=True)
+        async with session.get(url, params=params) as answer:
             if answer.status != 200:
                 return {"worker": _worker(peer, set(), f"HTTP {answer.status}")}
             body: dict[str, Any] = await answer.json()
