@@ -7,6 +7,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import regex as bounded_re
+
+from stream.errors import InputError
 from stream.messages import ActivityEvent
 from stream.model.types import ActivityCategory, Rule
 
@@ -14,6 +17,11 @@ Predicate = Callable[[ActivityEvent], bool]
 
 # Top-level event fields a rule may name; anything else is `properties.X`.
 TOP_LEVEL_FIELDS = ("url", "name", "title", "referrer")
+
+# A user's regex runs under a time limit: Python's own engine cannot be
+# interrupted, and some patterns the static check lets through (nested
+# repeats like `(.*a){12}`) still explode on long input.
+DEFAULT_REGEX_TIMEOUT_S = 0.05
 
 
 def _text(value: Any) -> str | None:
@@ -50,7 +58,9 @@ def _glob_pattern(values: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(alternatives, re.IGNORECASE | re.DOTALL)
 
 
-def compile_rule(rule: Rule) -> Predicate:
+def compile_rule(
+    rule: Rule, regex_timeout: float = DEFAULT_REGEX_TIMEOUT_S
+) -> Predicate:
     """A predicate that holds when the event's field matches any value."""
     get = _field_getter(rule.field)
     op = rule.op
@@ -68,11 +78,22 @@ def compile_rule(rule: Rule) -> Predicate:
         return glob
 
     if op == "regex":
-        search = re.compile("|".join(f"(?:{v})" for v in rule.values)).search
+        search = bounded_re.compile("|".join(f"(?:{v})" for v in rule.values)).search
+        field = rule.field
 
         def regex(event: ActivityEvent) -> bool:
             text = get(event)
-            return text is not None and search(text) is not None
+            if text is None:
+                return False
+            try:
+                return search(text, timeout=regex_timeout) is not None
+            except TimeoutError:
+                raise InputError(
+                    "regex_timeout",
+                    f"a regex rule on {field} gave up after {regex_timeout:g} s on "
+                    f"a {len(text)}-character value; the event was not scored. "
+                    "Simplify the model's pattern or raise the regex time limit",
+                ) from None
 
         return regex
 
@@ -108,18 +129,22 @@ def compile_rule(rule: Rule) -> Predicate:
     raise ValueError(f"unknown rule operator {op!r}")  # validation prevents this
 
 
-def _all_of(rules: tuple[Rule, ...]) -> Predicate:
-    predicates = tuple(compile_rule(r) for r in rules)
+def _all_of(rules: tuple[Rule, ...], regex_timeout: float) -> Predicate:
+    predicates = tuple(compile_rule(r, regex_timeout) for r in rules)
     if len(predicates) == 1:
         return predicates[0]
     return lambda event: all(p(event) for p in predicates)
 
 
-def compile_category(category: ActivityCategory) -> Predicate:
+def compile_category(
+    category: ActivityCategory, regex_timeout: float = DEFAULT_REGEX_TIMEOUT_S
+) -> Predicate:
     """Kind must agree, every rule must hold, and one `any` group if given."""
     kind = category.event
-    required = _all_of(category.rules) if category.rules else None
-    groups = tuple(_all_of(g) for g in category.any) if category.any else None
+    required = _all_of(category.rules, regex_timeout) if category.rules else None
+    groups = (
+        tuple(_all_of(g, regex_timeout) for g in category.any) if category.any else None
+    )
 
     def matches(event: ActivityEvent) -> bool:
         if event.kind != kind:
