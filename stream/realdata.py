@@ -73,8 +73,8 @@ class _Visit:
 
 
 def default_data_dir() -> Path:
-    """SCORESTREAM_DATA if set, else the shared data folder beside the repo."""
-    env = os.environ.get("SCORESTREAM_DATA")
+    """SCORESTREAM_SAMPLE_DATA if set, else the shared data folder beside the repo."""
+    env = os.environ.get("SCORESTREAM_SAMPLE_DATA")
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -117,7 +117,7 @@ def _resolve(data_dir: Path | str | None) -> Path:
     for name in (ACCESS_LOG, TELCO_TABLE):
         if not (folder / name).is_file():
             raise FileNotFoundError(
-                f"{folder / name} not found; point SCORESTREAM_DATA at the folder "
+                f"{folder / name} not found; point SCORESTREAM_SAMPLE_DATA at the folder "
                 f"holding {ACCESS_LOG} and {TELCO_TABLE}"
             )
     return folder

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream.decode import decode_replay_line
-from stream.errors import InputError
+from stream.errors import InputError, ScoringError
 from stream.processor import MemoryStore, Processor
 from stream.scoring.changes import ScoreChange
 from stream.scoring.engine import Engine
+from stream.timestamps import format_timestamp
 
 
 @dataclass(slots=True)
@@ -81,6 +82,14 @@ class Replay:
         """Run decay re-grades up to `as_of` (default: the clock)."""
         if as_of is None:
             return []
+        clock = self.processor.now
+        if clock is not None and as_of < clock:
+            raise ScoringError(
+                f"--as-of {format_timestamp(as_of)} is before the input's latest "
+                f"event time {format_timestamp(clock)}: the state can only be "
+                "scored at or after the last input. Cut the input file at that "
+                "time instead, or pass a later --as-of"
+            )
         changes = self.processor.advance(as_of)
         self._count(changes)
         return changes

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from stream.errors import InputError, ModelError
 from stream.model.load import load_model_dir, load_models
@@ -34,9 +34,17 @@ def time_arg(text: str) -> int:
     """argparse type: RFC 3339 with offset, or epoch milliseconds."""
     value: object = int(text) if text.lstrip("-").isdigit() else text
     try:
-        return parse_timestamp(value, "--as-of")
+        return parse_timestamp(value, "time")
     except InputError as exc:
         raise argparse.ArgumentTypeError(exc.detail) from None
+
+
+def open_output(path: str | None, stack: Any) -> IO[bytes]:
+    """A binary output file, or stdout for None and '-'."""
+    if path is None or path == "-":
+        return sys.stdout.buffer
+    handle: IO[bytes] = stack.enter_context(open(path, "wb"))  # noqa: SIM115
+    return handle
 
 
 class Progress:

@@ -22,8 +22,12 @@ HELP = """\
 Score one contact and show every step: for each fit category the value
 seen, the range or value list it matched and the points; for each activity
 category the count, credit and decay of each period and which period won.
-Events are replay lines (page_visit / conversion); their contact ids are
-ignored, all of them count for the one contact explained.
+Events are replay lines (page_visit, conversion, and property_change, which
+is applied on top of --properties); their contact ids are ignored, all of
+them count for the one contact explained. Lines dated after --as-of are left
+out, and malformed lines are reported and skipped, as in `replay`. The grade
+shown is the plain grade of these scores: hysteresis needs the grade history
+of a live contact, which `replay` and the worker keep.
 """
 
 
@@ -51,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--events",
         metavar="FILE",
-        help="JSON-lines file of the contact's page visits and conversions",
+        help="JSON-lines file of the contact's inputs (replay format)",
     )
     p.add_argument(
         "--as-of",
@@ -87,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     store.put(CONTACT, state)
 
     latest = 0
+    later = 0
     if args.events:
         for lineno, line in enumerate(read_lines(args.events), start=1):
             if not line.strip():
@@ -94,11 +99,16 @@ def run(args: argparse.Namespace) -> int:
             try:
                 msg = decode_replay_line(line)
             except InputError as exc:
-                print(f"{args.events}:{lineno}: {exc}", file=sys.stderr)
-                return 1
+                print(f"{args.events}:{lineno}: skipped: {exc}", file=sys.stderr)
+                continue
+            if args.as_of is not None and msg.timestamp > args.as_of:
+                later += 1
+                continue
             latest = max(latest, msg.timestamp)
             msg = type(msg)(**{**_fields(msg), "contact_id": CONTACT})
             processor.apply(msg, max(latest, processor.now or 0))
+    if later:
+        print(f"{later} input(s) dated after --as-of left out", file=sys.stderr)
     as_of = args.as_of if args.as_of is not None else (latest or _now())
     state = store.get(CONTACT) or state
 

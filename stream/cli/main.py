@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "stream.cli.publish_cmd",
     "stream.cli.tail_cmd",
     "stream.cli.validate_cmd",
+    "stream.cli.data_cmd",
     "stream.cli.replay_cmd",
     "stream.cli.explain_cmd",
     "stream.cli.backtest_cmd",
@@ -71,6 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # `scorestream replay ... | head` closes stdout early; that is fine.
         return 0
+    except OSError as exc:
+        # A missing input file or an unwritable output folder is the user's
+        # to fix; a traceback would hide the one line that matters.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(
+            f"scorestream {args.command}: {exc.strerror or exc}{where}", file=sys.stderr
+        )
+        return 1
     return code
 
 

@@ -6,10 +6,10 @@ import argparse
 import sys
 import time
 from contextlib import ExitStack
-from typing import IO
 
 from stream import jsonutil
-from stream.cli.common import load_model_args, read_lines, time_arg
+from stream.cli.common import load_model_args, open_output, read_lines, time_arg
+from stream.errors import ScoringError
 from stream.replay import Rejection, run_replay
 from stream.scoring.changes import ScoreChange
 from stream.scoring.engine import Engine
@@ -51,12 +51,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--out",
         metavar="FILE",
-        help="write score-change events here (default: stdout)",
+        help="write score-change events here (default or -: stdout)",
     )
     p.add_argument(
         "--final",
         metavar="FILE",
-        help="also write each contact's final grade and scores per model",
+        help="also write each contact's final grade and scores per model "
+        "(- for stdout)",
     )
     p.add_argument(
         "--quiet",
@@ -74,9 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     with ExitStack() as stack:
-        out: IO[bytes] = (
-            stack.enter_context(open(args.out, "wb")) if args.out else sys.stdout.buffer
-        )
+        out = open_output(args.out, stack)
 
         def on_change(change: ScoreChange) -> None:
             out.write(jsonutil.dumps(change.to_dict()) + b"\n")
@@ -89,20 +88,25 @@ def run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
 
-        replay = run_replay(
-            read_lines(args.input),
-            engine,
-            on_change=on_change,
-            on_reject=on_reject,
-            as_of=args.as_of,
-        )
+        try:
+            replay = run_replay(
+                read_lines(args.input),
+                engine,
+                on_change=on_change,
+                on_reject=on_reject,
+                as_of=args.as_of,
+            )
+        except ScoringError as exc:
+            print(f"scorestream replay: {exc}", file=sys.stderr)
+            return 1
         out.flush()
 
-    as_of = args.as_of if args.as_of is not None else replay.processor.now
-    if args.final and as_of is not None:
-        with open(args.final, "wb") as final:
+        as_of = args.as_of if args.as_of is not None else replay.processor.now
+        if args.final and as_of is not None:
+            final = open_output(args.final, stack)
             for row in replay.final_rows(as_of):
                 final.write(jsonutil.dumps(row) + b"\n")
+            final.flush()
 
     stats = replay.stats
     elapsed = time.monotonic() - started

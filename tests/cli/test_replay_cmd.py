@@ -215,3 +215,98 @@ def test_explain_text_names_reasons(capsys: pytest.CaptureFixture[str]) -> None:
     assert "grade D4" in out
     assert "Last NPS Score = 'n/a': not_a_number" in out
     assert "# Of Support Cases" in out and "missing" in out
+
+
+def test_explain_leaves_out_inputs_after_as_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events.jsonl"
+    rows = [
+        {
+            "type": "conversion",
+            "contact_id": "x",
+            "event_id": f"c{i}",
+            "timestamp": f"2015-05-1{i}T11:00:00Z",
+            "name": "1",
+        }
+        for i in (5, 6, 7)
+    ]
+    events.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    args = [
+        "explain",
+        "--model",
+        str(ROOT / "models/upsell.yaml"),
+        "--events",
+        str(events),
+        "--as-of",
+        "2015-05-16T12:00:00Z",
+        "--json",
+    ]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    (report,) = jsonutil.loads(captured.out)
+    # Two escalations before the as-of time: 2/5 * 30 = 12.
+    assert report["activity_score"] == 12.0
+    assert "1 input(s) dated after --as-of left out" in captured.err
+    assert ":4: skipped: malformed_json" in captured.err
+
+
+def test_replay_refuses_as_of_before_the_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"type":"conversion","contact_id":"a","event_id":"w",'
+        '"timestamp":"2015-05-17T11:00:00Z","name":"1"}\n'
+    )
+    args = [
+        "replay",
+        str(source),
+        *SEED,
+        "--as-of",
+        "2015-05-01T00:00:00Z",
+        "--out",
+        str(tmp_path / "o.jsonl"),
+    ]
+    assert main(args) == 1
+    assert "is before the input's latest event time" in capsys.readouterr().err
+
+
+def test_missing_files_give_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", str(tmp_path / "nope.jsonl"), *SEED]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("scorestream replay: No such file or directory")
+    assert "Traceback" not in err
+
+
+def test_dash_writes_final_rows_to_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"type":"property_change","contact_id":"a","timestamp":0,'
+        '"properties":{"Last NPS Score":9}}\n'
+    )
+    args = [
+        "replay",
+        str(source),
+        "--model",
+        str(ROOT / "models/upsell.yaml"),
+        "--out",
+        str(tmp_path / "o.jsonl"),
+        "--final",
+        "-",
+    ]
+    assert main(args) == 0
+    rows = [jsonutil.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert rows == [
+        {
+            "model_id": "upsell",
+            "contact_id": "a",
+            "grade": "B4",
+            "fit_score": 50.0,
+            "activity_score": 0.0,
+        }
+    ]
