@@ -10,7 +10,7 @@ from typing import Any
 from stream import jsonutil
 from stream.model.types import ActivityCategory, Model
 from stream.scoring.matching import Predicate, compile_category
-from stream.scoring.periods import DAY_MS, PeriodClock
+from stream.scoring.periods import DAY_MS, shared_clock
 
 
 def counter_key(model: Model, category: ActivityCategory) -> str:
@@ -77,7 +77,7 @@ class ActivityScorer:
     def __init__(self, model: Model, category: ActivityCategory) -> None:
         self.category = category
         self.key = counter_key(model, category)
-        self.clock = PeriodClock(
+        self.clock = shared_clock(
             model.timezone, model.period_anchor, category.interval_days
         )
         self.matches: Predicate = compile_category(category)

@@ -13,7 +13,7 @@ from stream.model.types import Model
 from stream.scoring.activity import ActivityResult, ActivityScorer
 from stream.scoring.changes import Cause, ScoreChange
 from stream.scoring.fit import FitResult, FitScorer
-from stream.scoring.grades import grade_of
+from stream.scoring.grades import Grader
 from stream.scoring.periods import PeriodClock
 from stream.state import ContactState, GradeMark
 
@@ -44,12 +44,19 @@ class ModelScorer:
         self.keys = frozenset(a.key for a in self.activity)
         self.properties = frozenset(p for c in model.fit for p in c.mappings)
         self.shadow = model.status == "testing"
+        self.grader = Grader(
+            model.fit_thresholds, model.activity_thresholds, model.hysteresis
+        )
 
     def scores(self, state: ContactState, now: int) -> tuple[float, float]:
         """(fit, activity) without the breakdown; equal to evaluate()'s."""
-        fit_score = sum(f.points(state.properties) for f in self.fit)
+        # sum() as in evaluate(), so both give the same float to the last bit.
+        properties = state.properties
+        fit_score = sum([f.points(properties) for f in self.fit])
         counters = state.counters
-        activity_score = sum(a.points(counters.get(a.key), now) for a in self.activity)
+        activity_score = sum(
+            [a.points(counters.get(a.key), now) for a in self.activity]
+        )
         return (
             max(-100.0, min(100.0, fit_score)),
             max(0.0, min(100.0, activity_score)),
@@ -71,15 +78,7 @@ class ModelScorer:
         )
 
     def grade_scores(self, fit: float, activity: float, previous: str | None) -> str:
-        m = self.model
-        return grade_of(
-            fit,
-            activity,
-            m.fit_thresholds,
-            m.activity_thresholds,
-            m.hysteresis,
-            previous,
-        )
+        return self.grader.grade(fit, activity, previous)
 
 
 @dataclass(slots=True)
@@ -138,33 +137,41 @@ class Engine:
         # the per-event path short.
         outcome = Outcome()
 
+        event = isinstance(msg, ActivityEvent)
         if isinstance(msg, ActivityEvent):
             matched = self._count(state, msg, now, outcome)
             if outcome.duplicate:
                 return outcome
-            touched = [m for m in self.models if m.keys & matched]
-            trigger_base: dict[str, Any] = {"event_id": msg.event_id, "kind": msg.kind}
+            changed: set[str] = set()
             cause: Cause = "event"
         else:
+            matched = set()
             changed = self._set_properties(state, msg)
-            touched = [m for m in self.models if m.properties & changed]
-            trigger_base = {}
             cause = "property_change"
 
+        grades = state.grades
         for scorer in self.models:
-            if scorer in touched or scorer.model.id not in state.grades:
-                trigger: dict[str, Any] = dict(trigger_base)
-                if isinstance(msg, ActivityEvent):
-                    trigger["categories"] = [
+            affected = scorer.keys & matched if event else scorer.properties & changed
+            if not affected and scorer.model.id in grades:
+                continue
+            grade = self._moved(scorer, state, now)
+            if grade is None:
+                continue
+            # Built only for an actual change: most inputs move no grade.
+            trigger: dict[str, Any]
+            if isinstance(msg, ActivityEvent):
+                trigger = {
+                    "event_id": msg.event_id,
+                    "kind": msg.kind,
+                    "categories": [
                         a.category.name for a in scorer.activity if a.key in matched
-                    ]
-                else:
-                    trigger["properties"] = sorted(scorer.properties & changed)
-                change = self._regrade_one(
-                    scorer, state, contact_id, now, cause, trigger
-                )
-                if change is not None:
-                    outcome.changes.append(change)
+                    ],
+                }
+            else:
+                trigger = {"properties": sorted(scorer.properties & changed)}
+            outcome.changes.append(
+                self._change(scorer, state, contact_id, now, cause, trigger, grade)
+            )
         return outcome
 
     def _count(
@@ -174,18 +181,23 @@ class Engine:
             outcome.duplicate = True
             return set()
         matched: set[str] = set()
+        periods = self._periods
+        counters = state.counters
         for scorer in self._by_kind[event.kind]:
             if not scorer.matches(event):
                 continue
+            key = scorer.key
             clock = scorer.clock
             current = clock.bucket(now)
             # Within the future tolerance an event counts in the current period.
             bucket = min(clock.bucket(event.timestamp), current)
-            if current - bucket >= self._periods[scorer.key]:
+            if current - bucket >= periods[key]:
                 continue
-            counts = state.counters.setdefault(scorer.key, {})
+            counts = counters.get(key)
+            if counts is None:
+                counts = counters[key] = {}
             counts[bucket] = counts.get(bucket, 0) + 1
-            matched.add(scorer.key)
+            matched.add(key)
         if matched:
             state.seen[event.event_id] = event.timestamp
             outcome.counted = 1
@@ -273,14 +285,36 @@ class Engine:
         cause: Cause,
         trigger: dict[str, Any] | None,
     ) -> ScoreChange | None:
-        model = scorer.model
-        mark = state.grades.get(model.id)
+        grade = self._moved(scorer, state, now)
+        if grade is None:
+            return None
+        return self._change(scorer, state, contact_id, now, cause, trigger, grade)
+
+    @staticmethod
+    def _moved(scorer: ModelScorer, state: ContactState, now: int) -> str | None:
+        """The new grade if it differs from the last one announced, else None."""
+        mark = state.grades.get(scorer.model.id)
         previous = mark.grade if mark else None
         grade = scorer.grade_scores(*scorer.scores(state, now), previous)
         if grade == previous:
             if mark is not None:
-                mark.version = model.version
+                mark.version = scorer.model.version
             return None
+        return grade
+
+    @staticmethod
+    def _change(
+        scorer: ModelScorer,
+        state: ContactState,
+        contact_id: str,
+        now: int,
+        cause: Cause,
+        trigger: dict[str, Any] | None,
+        grade: str,
+    ) -> ScoreChange:
+        """Record `grade` as announced and describe the change, with the why."""
+        model = scorer.model
+        mark = state.grades.get(model.id)
         evaluation = scorer.evaluate(state, now)
         seq = mark.seq + 1 if mark else 1
         state.grades[model.id] = GradeMark(grade, seq, model.version)
@@ -288,7 +322,7 @@ class Engine:
             contact_id=contact_id,
             model_id=model.id,
             model_version=model.version,
-            previous_grade=previous,
+            previous_grade=mark.grade if mark else None,
             grade=grade,
             fit_score=evaluation.fit_score,
             activity_score=evaluation.activity_score,

@@ -9,6 +9,9 @@ from typing import Any
 from stream.model.types import FitCategory
 from stream.values import is_blank, match_key, parse_number
 
+_MEMO_SIZE = 4096
+_UNKNOWN: Any = object()
+
 
 @dataclass(frozen=True, slots=True)
 class FitResult:
@@ -41,7 +44,7 @@ class FitResult:
 class FitScorer:
     """A fit category with its value lists pre-normalised for matching."""
 
-    __slots__ = ("_category", "_value_keys")
+    __slots__ = ("_category", "_memo", "_value_keys")
 
     def __init__(self, category: FitCategory) -> None:
         self._category = category
@@ -51,29 +54,53 @@ class FitScorer:
                 frozenset(k for v in vs.values if (k := match_key(v)) is not None)
                 for vs in category.values
             )
+        # Points by (type, value): contacts share few distinct values, and
+        # parsing or folding one costs more than the lookup. None = blank.
+        self._memo: dict[tuple[type, Any], float | None] = {}
 
     def points(self, properties: Mapping[str, tuple[Any, int]]) -> float:
         """Just the points, from stored (value, timestamp) pairs: the hot path."""
-        cat = self._category
-        for name in cat.mappings:
+        memo = self._memo
+        for name in self._category.mappings:
             stored = properties.get(name)
-            if stored is None or is_blank(stored[0]):
+            if stored is None:
                 continue
             value = stored[0]
-            if cat.ranges is not None:
-                number = parse_number(value)
-                if number is None:
-                    return 0.0
-                for r in cat.ranges:
-                    if r.min <= number <= r.max:
-                        return cat.weight * r.score / 100
+            key = (value.__class__, value)
+            points: float | None
+            try:
+                points = memo.get(key, _UNKNOWN)
+            except TypeError:
+                # A list or object value: unhashable, and never cached.
+                points = self._value_points(value)
+            else:
+                if points is _UNKNOWN:
+                    points = self._value_points(value)
+                    if len(memo) >= _MEMO_SIZE:
+                        memo.clear()
+                    memo[key] = points
+            if points is not None:
+                return points
+        return 0.0
+
+    def _value_points(self, value: Any) -> float | None:
+        """The points a value earns; None when it is blank (try the next)."""
+        if is_blank(value):
+            return None
+        cat = self._category
+        if cat.ranges is not None:
+            number = parse_number(value)
+            if number is None:
                 return 0.0
-            key = match_key(value)
-            assert cat.values is not None
-            for keys, vs in zip(self._value_keys, cat.values, strict=True):
-                if key is not None and key in keys:
-                    return cat.weight * vs.score / 100
+            for r in cat.ranges:
+                if r.min <= number <= r.max:
+                    return cat.weight * r.score / 100
             return 0.0
+        key = match_key(value)
+        assert cat.values is not None
+        for keys, vs in zip(self._value_keys, cat.values, strict=True):
+            if key is not None and key in keys:
+                return cat.weight * vs.score / 100
         return 0.0
 
     def score(self, properties: Mapping[str, Any]) -> FitResult:

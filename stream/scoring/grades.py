@@ -49,3 +49,57 @@ def grade_of(
     letter = LETTERS[level(fit, fit_cuts, hysteresis, prev_fit)]
     digit = DIGITS[level(activity, activity_cuts, hysteresis, prev_act)]
     return letter + digit
+
+
+class Grader:
+    """`grade_of` for one model, with its cut points rounded once."""
+
+    __slots__ = ("_act", "_act_low", "_fit", "_fit_low", "_hysteresis")
+
+    def __init__(
+        self,
+        fit_cuts: Sequence[float],
+        activity_cuts: Sequence[float],
+        hysteresis: float = 0.0,
+    ) -> None:
+        self._fit = tuple(round(c, COMPARE_DECIMALS) for c in fit_cuts)
+        self._act = tuple(round(c, COMPARE_DECIMALS) for c in activity_cuts)
+        self._fit_low = tuple(round(c - hysteresis, COMPARE_DECIMALS) for c in fit_cuts)
+        self._act_low = tuple(
+            round(c - hysteresis, COMPARE_DECIMALS) for c in activity_cuts
+        )
+        self._hysteresis = hysteresis > 0
+
+    def grade(self, fit: float, activity: float, previous: str | None) -> str:
+        """The same grade as grade_of() with this model's cut points."""
+        if previous is None or not self._hysteresis:
+            return LETTERS[_plain(fit, self._fit)] + DIGITS[_plain(activity, self._act)]
+        return (
+            LETTERS[_held(fit, self._fit, self._fit_low, LETTERS.index(previous[0]))]
+            + DIGITS[
+                _held(activity, self._act, self._act_low, DIGITS.index(previous[1]))
+            ]
+        )
+
+
+def _plain(score: float, cuts: tuple[float, ...]) -> int:
+    # Written as `not <` so that it agrees with level() for every float.
+    s = round(score, COMPARE_DECIMALS)
+    if not s < cuts[0]:
+        return 0
+    if not s < cuts[1]:
+        return 1
+    return 3 if s < cuts[2] else 2
+
+
+def _held(
+    score: float, cuts: tuple[float, ...], lowered: tuple[float, ...], previous: int
+) -> int:
+    plain = _plain(score, cuts)
+    if plain <= previous:
+        return plain
+    s = round(score, COMPARE_DECIMALS)
+    level = previous
+    while level < 3 and s < lowered[level]:
+        level += 1
+    return level

@@ -9,6 +9,7 @@ offset change since 1970 happens on a quarter-hour boundary).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 DAY_MS = 86_400_000
@@ -19,7 +20,15 @@ _EPOCH = dt.date(1970, 1, 1)
 class PeriodClock:
     """bucket(t) = floor(days(anchor, local_date(t)) / interval_days)."""
 
-    __slots__ = ("_anchor_day", "_interval", "_offsets", "_tz", "_utc")
+    __slots__ = (
+        "_anchor_day",
+        "_interval",
+        "_last",
+        "_offsets",
+        "_starts",
+        "_tz",
+        "_utc",
+    )
 
     def __init__(self, timezone: str, anchor: dt.date, interval_days: int) -> None:
         self._tz = ZoneInfo(timezone)
@@ -27,6 +36,10 @@ class PeriodClock:
         self._anchor_day = (anchor - _EPOCH).days
         self._interval = interval_days
         self._offsets: dict[int, int] = {}
+        self._starts: dict[int, int] = {}
+        # The scoring path asks for the bucket of the same `now` several times
+        # per input (counting, then every category's points).
+        self._last: tuple[int | None, int] = (None, 0)
 
     def local_day(self, ms: int) -> int:
         """Days since 1970-01-01 of the local calendar date of instant `ms`."""
@@ -44,10 +57,25 @@ class PeriodClock:
         return (ms + offset) // DAY_MS
 
     def bucket(self, ms: int) -> int:
-        return (self.local_day(ms) - self._anchor_day) // self._interval
+        last_ms, last_bucket = self._last
+        if ms == last_ms:
+            return last_bucket
+        bucket = (self.local_day(ms) - self._anchor_day) // self._interval
+        self._last = (ms, bucket)
+        return bucket
 
     def bucket_start(self, bucket: int) -> int:
         """Epoch ms of the local midnight that opens `bucket`."""
+        start = self._starts.get(bucket)
+        if start is None:
+            start = self._midnight_of(bucket)
+            # Bounded like the offsets: a clock sees a few buckets per year.
+            if len(self._starts) > 100_000:
+                self._starts.clear()
+            self._starts[bucket] = start
+        return start
+
+    def _midnight_of(self, bucket: int) -> int:
         day = _EPOCH + dt.timedelta(days=self._anchor_day + bucket * self._interval)
         # fold=0 maps a midnight skipped by a DST jump to the jump itself,
         # which is the first instant of that local day.
@@ -63,3 +91,10 @@ class PeriodClock:
         day = _EPOCH + dt.timedelta(days=self.local_day(ms) + 1)
         midnight = dt.datetime(day.year, day.month, day.day, tzinfo=self._tz)
         return int(midnight.timestamp() * 1000)
+
+
+@functools.lru_cache(maxsize=256)
+def shared_clock(timezone: str, anchor: dt.date, interval_days: int) -> PeriodClock:
+    """One clock per (zone, anchor, length), so its caches serve every
+    category and model that counts in the same periods."""
+    return PeriodClock(timezone, anchor, interval_days)
