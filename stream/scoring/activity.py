@@ -9,7 +9,11 @@ from typing import Any
 
 from stream import jsonutil
 from stream.model.types import ActivityCategory, Model
-from stream.scoring.matching import Predicate, compile_category
+from stream.scoring.matching import (
+    DEFAULT_REGEX_TIMEOUT_S,
+    Predicate,
+    compile_category,
+)
 from stream.scoring.periods import DAY_MS, shared_clock
 
 
@@ -74,13 +78,18 @@ class ActivityScorer:
 
     __slots__ = ("category", "clock", "key", "matches", "retention_ms")
 
-    def __init__(self, model: Model, category: ActivityCategory) -> None:
+    def __init__(
+        self,
+        model: Model,
+        category: ActivityCategory,
+        regex_timeout: float = DEFAULT_REGEX_TIMEOUT_S,
+    ) -> None:
         self.category = category
         self.key = counter_key(model, category)
         self.clock = shared_clock(
             model.timezone, model.period_anchor, category.interval_days
         )
-        self.matches: Predicate = compile_category(category)
+        self.matches: Predicate = compile_category(category, regex_timeout)
         # Long enough that an event id is kept while its event could count.
         self.retention_ms = (category.periods + 1) * category.interval_days * DAY_MS
 

@@ -14,6 +14,7 @@ from stream.scoring.activity import ActivityResult, ActivityScorer
 from stream.scoring.changes import Cause, ScoreChange
 from stream.scoring.fit import FitResult, FitScorer
 from stream.scoring.grades import Grader
+from stream.scoring.matching import DEFAULT_REGEX_TIMEOUT_S
 from stream.scoring.periods import PeriodClock
 from stream.state import ContactState, GradeMark
 
@@ -37,10 +38,14 @@ class Evaluation:
 class ModelScorer:
     """One running model: its fit and activity scorers and grade rules."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(
+        self, model: Model, regex_timeout: float = DEFAULT_REGEX_TIMEOUT_S
+    ) -> None:
         self.model = model
         self.fit = tuple(FitScorer(c) for c in model.fit)
-        self.activity = tuple(ActivityScorer(model, c) for c in model.activity)
+        self.activity = tuple(
+            ActivityScorer(model, c, regex_timeout) for c in model.activity
+        )
         self.keys = frozenset(a.key for a in self.activity)
         self.properties = frozenset(p for c in model.fit for p in c.mappings)
         self.shadow = model.status == "testing"
@@ -93,8 +98,15 @@ class Outcome:
 class Engine:
     """Scores contacts under every non-draft model."""
 
-    def __init__(self, models: Sequence[Model]) -> None:
-        self.models = tuple(ModelScorer(m) for m in models if m.status != "draft")
+    def __init__(
+        self,
+        models: Sequence[Model],
+        *,
+        regex_timeout: float = DEFAULT_REGEX_TIMEOUT_S,
+    ) -> None:
+        self.models = tuple(
+            ModelScorer(m, regex_timeout) for m in models if m.status != "draft"
+        )
         # Categories with the same counter key share one matcher and counter.
         self._counters: dict[str, ActivityScorer] = {}
         self._periods: dict[str, int] = {}
