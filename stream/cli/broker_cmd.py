@@ -11,10 +11,15 @@ from typing import Any
 from stream.errors import BrokerError
 from stream.kafka import topics
 from stream.kafka.broker import KAFKA_VERSION, LocalBroker, read_state, stop_broker
-from stream.kafka.config import BOOTSTRAP_ENV, kafka_client_config, masked
-from stream.kafka.jars import repo_root
+from stream.kafka.config import (
+    BOOTSTRAP_ENV,
+    LOCAL_BROKER_DIR_ENV,
+    kafka_client_config,
+    local_broker_dir,
+    masked,
+)
 
-DATA_DIR_ENV = "SCORESTREAM_BROKER_DIR"
+DATA_DIR_ENV = LOCAL_BROKER_DIR_ENV
 PORT_ENV = "SCORESTREAM_BROKER_PORT"
 PREFIX_ENV = "SCORESTREAM_TOPIC_PREFIX"
 PARTITIONS_ENV = "SCORESTREAM_PARTITIONS"
@@ -22,9 +27,7 @@ PARTITIONS_ENV = "SCORESTREAM_PARTITIONS"
 
 def default_data_dir() -> Path:
     """var/broker in the source checkout, else in the current folder."""
-    root = repo_root()
-    base = root if (root / "pyproject.toml").is_file() else Path.cwd()
-    return base / "var" / "broker"
+    return local_broker_dir({})
 
 
 def register(subparsers: Any) -> None:

@@ -57,6 +57,43 @@ class ClientConfig(dict[str, str]):
     __str__ = __repr__
 
 
+LOCAL_BROKER_DIR_ENV = "SCORESTREAM_BROKER_DIR"
+
+
+def local_broker_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where `scorestream broker start` keeps its broker: var/broker in the
+    source checkout (else in the current folder), or SCORESTREAM_BROKER_DIR."""
+    from stream.kafka.jars import repo_root
+
+    env = os.environ if env is None else env
+    if env.get(LOCAL_BROKER_DIR_ENV):
+        return Path(env[LOCAL_BROKER_DIR_ENV])
+    root = repo_root()
+    base = root if (root / "pyproject.toml").is_file() else Path.cwd()
+    return base / "var" / "broker"
+
+
+def default_bootstrap(env: Mapping[str, str] | None = None) -> str:
+    """The broker to use when none is named: KAFKA_BOOTSTRAP, else the local
+    broker that `scorestream broker start` left running, else an error that
+    says how to get one."""
+    from stream.kafka.brokerstate import read_state
+
+    env = os.environ if env is None else env
+    named = env.get(BOOTSTRAP_ENV, "").strip()
+    if named:
+        return named
+    folder = local_broker_dir(env)
+    state = read_state(folder)
+    if state is not None:
+        return state.bootstrap
+    raise BrokerError(
+        f"no Kafka broker: set {BOOTSTRAP_ENV}=host:port, pass --bootstrap, or "
+        f"start the local one with `scorestream broker start` (looked for a "
+        f"running broker in {folder})"
+    )
+
+
 def env_to_setting(name: str) -> str:
     """KAFKA_SASL_USERNAME -> sasl.username."""
     return name.removeprefix("KAFKA_").lower().replace("_", ".")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from stream.errors import SinkError
+from stream.errors import BrokerError, SinkError
+from stream.kafka.config import default_bootstrap
 from stream.kafka.topics import DEFAULT_PREFIX
 
 TargetKind = Literal["hubspot", "webhook", "print"]
@@ -120,7 +122,7 @@ class SinkSettings:
     10 seconds, the burst limit of a private app on the smallest plans.
     """
 
-    bootstrap: str = "127.0.0.1:9092"
+    bootstrap: str = ""
     topic_prefix: str = DEFAULT_PREFIX
     group_id: str = ""
     instance_id: str = ""
@@ -161,8 +163,6 @@ class SinkSettings:
 
     def _problems(self) -> list[str]:
         problems: list[str] = []
-        if not self.bootstrap.strip():
-            problems.append("bootstrap: empty; give host:port of a Kafka broker")
         if self.target not in TARGETS:
             problems.append(f"target: {self.target!r}; expected one of {TARGETS}")
         if self.target == "hubspot" and not self.dry_run:
@@ -250,6 +250,10 @@ class SinkSettings:
         for name, value in overrides.items():
             if value is not None:
                 values[name] = value
+        if "bootstrap" not in values:
+            # The broker `scorestream broker start` left running, if any.
+            with contextlib.suppress(BrokerError):
+                values["bootstrap"] = default_bootstrap(env)
         return cls(**values)
 
 
