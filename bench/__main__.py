@@ -58,7 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-latest", action="store_true", help="do not update results/latest.md"
     )
+    parser.add_argument(
+        "--render", type=Path, help="only redraw the report of a saved result.json"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        (args.render.parent / "result.md").write_text(report.markdown(saved))
+        report.chart(saved, args.render.parent / "result.png")
+        return 0
 
     size = "smoke" if args.smoke else "quick" if args.quick else "full"
     result: dict[str, Any] = {

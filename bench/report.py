@@ -260,10 +260,8 @@ def _state_section(result: dict[str, Any]) -> list[str]:
                     ("record B/contact", "record_bytes_per_contact"),
                     ("RocksDB B/contact", "rocksdb_bytes_per_contact"),
                     ("changelog B/contact (raw)", "changelog_bytes_per_contact_raw"),
-                    (
-                        "B/contact/active category",
-                        "bytes_per_contact_per_active_category",
-                    ),
+                    ("B/active category", "bytes_per_contact_per_active_category"),
+                    ("history B/active category", "history_bytes_per_active_category"),
                 ],
             ),
         ]
@@ -281,6 +279,7 @@ def _state_section(result: dict[str, Any]) -> list[str]:
                     ("event ids kept", "event_ids_per_contact"),
                     ("periods kept", "buckets_per_contact"),
                     ("B/active category", "bytes_per_contact_per_active_category"),
+                    ("history B/active category", "history_bytes_per_active_category"),
                 ],
             ),
         ]
