@@ -8,6 +8,7 @@ from typing import Any
 import faust
 
 from stream.app.settings import Settings
+from stream.app.statecheck import CheckedTable
 from stream.kafka.config import faust_broker_settings, kafka_client_config
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,14 @@ def create_app(settings: Settings) -> faust.App:
 
 
 def contacts_table(app: faust.App, settings: Settings) -> Any:
-    """The per-contact state table: bytes keys and values, compacted changelog."""
-    return app.Table(
-        "contacts",
+    """The per-contact state table: bytes keys and values, compacted changelog.
+
+    It refuses to restore across deleted changelog records (see statecheck).
+    """
+    table = CheckedTable(
+        app,
+        name="contacts",
+        beacon=app.tables.beacon,
         # bytes types make Faust store and log keys and values unchanged
         # ("raw"); a Schema's serializers would be ignored for tables.
         key_type=bytes,
@@ -79,3 +85,5 @@ def contacts_table(app: faust.App, settings: Settings) -> Any:
         options={"driver": "rocksdict"},
         help="per-contact scoring state (ContactState records)",
     )
+    table.client_config = kafka_client_config(settings.bootstrap)
+    return app.tables.add(table)
