@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from yarl import URL
 
-from stream.app import routing
+from stream.app import auth, routing
 from stream.app.lifecycle import ModelLifecycle
 from stream.app.metrics import CONTENT_TYPE
 from stream.app.observe import JobObserver
@@ -173,7 +173,11 @@ class Api:
             return _moving(partition)
         # The raw path keeps an encoded '/' or '?' inside the id as it came.
         url = URL(str(owner.with_path("")).rstrip("/") + request.raw_path, encoded=True)
-        headers = {routing.FORWARDED_HEADER: str(me), "Accept": "application/json"}
+        headers = {
+            routing.FORWARDED_HEADER: str(me),
+            "Accept": "application/json",
+            **auth.forward_headers(request),
+        }
         try:
             async with (
                 ClientSession(
@@ -250,6 +254,8 @@ def install_web(
     """Add the API to the worker's web server; call before the worker starts."""
     if not settings.web_enabled:
         return None
+    token = auth.load_token()
+    auth.check_bind(settings.web_host, token)
     observer = JobObserver(app, job)
     observer.install()
     api = Api(app, job, settings, lifecycle, observer)
@@ -258,6 +264,8 @@ def install_web(
     # ours; the table browser in particular would expose raw records.
     server.blueprints._enabled = []
     server.web_app.middlewares.append(json_errors)
+    if token is not None:
+        server.web_app.middlewares.append(auth.bearer_auth(token))
     server.web_app.add_routes(api.routes())
     log.info("HTTP API on %s", routing.own_url(app))
     return observer

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from yarl import URL
 
-from stream.app import routing
+from stream.app import auth, routing
 from stream.app.gradecount import contacts_in, matrix
 
 if TYPE_CHECKING:
@@ -175,20 +175,28 @@ class GradeViews:
             return []
         params = {**query, "scope": "local"}
         timeout = ClientTimeout(total=PEER_TIMEOUT_S)
+        headers = auth.forward_headers(request)
         async with ClientSession(timeout=timeout) as session:
             return list(
                 await asyncio.gather(
-                    *(_ask(session, p, request.rel_url.raw_path, params) for p in peers)
+                    *(
+                        _ask(session, p, request.rel_url.raw_path, params, headers)
+                        for p in peers
+                    )
                 )
             )
 
 
 async def _ask(
-    session: ClientSession, peer: Any, path: str, params: dict[str, str]
+    session: ClientSession,
+    peer: Any,
+    path: str,
+    params: dict[str, str],
+    headers: dict[str, str],
 ) -> dict[str, Any]:
     try:
         url = URL(str(peer.with_path("")).rstrip("/") + path, encoded=True)
-        async with session.get(url, params=params) as answer:
+        async with session.get(url, params=params, headers=headers) as answer:
             if answer.status != 200:
                 return {"worker": _worker(peer, set(), f"HTTP {answer.status}")}
             body: dict[str, Any] = await answer.json()
