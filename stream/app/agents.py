@@ -1,11 +1,13 @@
-"""The scoring agent: inputs in, score changes and dead letters out.
+"""The scoring job: inputs in, score changes and dead letters out.
 
-One agent consumes the three input topics. They are co-partitioned by
+One agent subscribes the three input topics. They are co-partitioned by
 contact id, so one contact's inputs reach one task in order, and the state
-table is only ever written by that task. Inputs are taken in batches; every
-contact touched by a batch is written once, before the batch's offsets are
-acknowledged, so a crash replays at most whole batches, and the event ids in
-each contact record make the replay harmless.
+table is only ever written by that task. Inputs are scored in batches: the
+batch consumer (see fastpath) hands over everything fetched at once. Every
+contact a batch touches is written once, and the batch's results leave in
+the order described in outbox before its offsets are acknowledged. A crash
+therefore replays at most whole batches, and the event ids kept in each
+contact record make the replay harmless.
 
 After a crash, score changes of the replayed batch can be sent twice, with
 the same `seq`: consumers drop duplicates by (contact_id, model_id, seq).
@@ -13,13 +15,14 @@ the same `seq`: consumers drop duplicates by (contact_id, model_id, seq).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from stream import jsonutil
-from stream.app import fastpath
+from stream.app import fastpath, outbox, recovery
 from stream.app.settings import Settings
 from stream.app.stats import Stats
 from stream.app.store import TableStore
@@ -31,9 +34,11 @@ from stream.model.types import Model
 from stream.processor import Processor
 from stream.scoring.changes import ScoreChange
 from stream.scoring.engine import Engine
+from stream.state import ContactState
 
 log = logging.getLogger(__name__)
 
+# Used only when the batch consumer is off and Faust's own delivery is used.
 BATCH_SIZE = 500
 BATCH_WITHIN_S = 0.05
 # How often live mode re-grades contacts whose activity aged past a boundary.
@@ -61,7 +66,6 @@ class ScoringJob:
         from stream.app.app import contacts_table
 
         self.app = app
-        self.settings = settings
         self.live = settings.clock == "live"
         prefix = settings.topic_prefix
         self.kinds: dict[str, InputKind] = {
@@ -69,30 +73,32 @@ class ScoringJob:
             topics.topic_name(topics.CONVERSIONS, prefix): "conversion",
             topics.topic_name(topics.PROPERTY_CHANGES, prefix): "property_change",
         }
+        self.changes_topic = topics.topic_name(topics.SCORE_CHANGES, prefix)
+        self.shadow_topic = topics.topic_name(topics.SCORE_CHANGES_SHADOW, prefix)
+        self.dead_letter_topic = topics.topic_name(topics.DEAD_LETTER, prefix)
         self.engine = Engine(models)
         self.table = contacts_table(app, settings)
         self.store = TableStore(self.table)
         self.processor = Processor(self.engine, self.store)
+        self.outbox = outbox.Outbox()
         self.stats = Stats()
         self.partitions: set[int] = set()
+        # Batches, timer ticks and rebalances take turns: each scores and
+        # publishes completely before the next one reads a contact.
+        self.lock = asyncio.Lock()
         self._last_error_log = 0.0
         self._errors_since_log = 0
 
-        raw = {"key_serializer": "raw", "value_serializer": "raw"}
-        self.inputs = app.topic(*self.kinds, key_type=bytes, value_type=bytes, **raw)
-        self.changes_out = app.topic(
-            topics.topic_name(topics.SCORE_CHANGES, prefix), **raw
+        inputs = app.topic(
+            *self.kinds,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
         )
-        self.shadow_out = app.topic(
-            topics.topic_name(topics.SCORE_CHANGES_SHADOW, prefix), **raw
-        )
-        self.dead_letters = app.topic(
-            topics.topic_name(topics.DEAD_LETTER, prefix), **raw
-        )
-
-        app.agent(self.inputs, name="scorestream.score")(self._consume)
+        app.agent(inputs, name="scorestream.score")(self._consume)
         if batched:
-            fastpath.install(app, frozenset(self.kinds), self.handle_messages)
+            fastpath.install(app, frozenset(self.kinds), self.deliver)
         app.timer(SUMMARY_EVERY_S, name="scorestream.summary")(self._summary)
         if self.live:
             app.timer(LIVE_TICK_S, name="scorestream.decay")(self._tick)
@@ -103,41 +109,42 @@ class ScoringJob:
 
     async def _consume(self, stream: Any) -> None:
         # With the batch consumer installed (the default) this agent only
-        # subscribes the input topics; its messages arrive via
-        # `handle_messages` instead. Without it, they come through here.
+        # subscribes the input topics and never receives a message.
         async for events in stream.take_events(BATCH_SIZE, BATCH_WITHIN_S):
-            # Synchronous on purpose: nothing else touches the store or the
-            # processor until the batch is written, and the batch's offsets
-            # are only acknowledged when the loop asks for the next one.
-            self.handle_messages([event.message for event in events])
+            await self.deliver([event.message for event in events])
+
+    async def deliver(self, messages: Sequence[Any]) -> None:
+        """Score a batch and publish its results; then it may be acknowledged."""
+        async with self.lock:
+            self.handle_messages(messages)
+            await self.publish()
 
     def handle_messages(self, messages: Sequence[Any]) -> None:
-        """Score one batch of input messages and write what it changed."""
+        """Score a batch in memory: results wait in the outbox and the store."""
         started = time.perf_counter()
         wall = wall_ms()
         for message in messages:
             self._handle(message, wall)
-        self._commit_state()
         self.stats.batch_done(started, len(messages))
 
     def _handle(self, message: Any, wall: int) -> None:
         value: bytes = message.value or b""
         contact_id: str | None = None
-        undo: bytes | None = None
+        saved: ContactState | None = None
         try:
-            kind = self.kinds[message.topic]
-            msg = decode(kind, value, key=message.key)
+            msg = decode(self.kinds[message.topic], value, key=message.key)
             contact_id = msg.contact_id
             now = self._now_for(msg, wall)
             self.store.bind(contact_id, message.partition)
-            undo = self.store.snapshot(contact_id)
+            saved = self.store.snapshot(contact_id)
             changes, outcome = self.processor.apply(msg, now)
         except InputError as exc:
             self._dead_letter(message, value, exc.reason, exc.detail)
             return
         except Exception as exc:
+            # The engine may have changed the record half-way: put it back.
             if contact_id is not None:
-                self.store.restore(contact_id, undo)
+                self.store.restore(contact_id, saved)
             self._internal_error(message, value, exc)
             return
         if outcome.duplicate:
@@ -159,22 +166,29 @@ class ScoringJob:
 
     def _emit(self, changes: list[ScoreChange]) -> None:
         for change in changes:
-            topic = self.shadow_out if change.shadow else self.changes_out
-            topic.send_soon(
-                key=change.contact_id.encode(),
-                value=jsonutil.dumps(change.to_dict()),
-            )
+            topic = self.shadow_topic if change.shadow else self.changes_topic
+            value = jsonutil.dumps(change.to_dict())
+            self.outbox.add(topic, change.contact_id.encode(), value)
             self.stats.changes_out += 1
             if change.cause == "decay":
                 self.stats.decay_changes += 1
 
-    def _commit_state(self) -> None:
-        self.store.flush()
+    async def publish(self) -> None:
+        """Send what was scored since the last publish, then store it locally."""
+        records = self.store.take_records()
         now = self.processor.now
         if now is not None and now != self.stats.clock_written:
-            for partition in self.partitions:
-                self.store.write_clock(partition, now)
+            records += [self.store.clock_record(p, now) for p in self.partitions]
             self.stats.clock_written = now
+        messages = self.outbox.take()
+        if not records and not messages:
+            return
+        last = await outbox.publish(
+            self.app.producer, messages, self.store.changelog_topic(), records
+        )
+        self.store.write_local(records)
+        for sent in last.values():
+            self.store.persisted(sent)
 
     # -- rejects --------------------------------------------------------------
 
@@ -190,7 +204,7 @@ class ScoringJob:
             reason=reason,
             detail=detail,
         )
-        self.dead_letters.send_soon(key=message.key, value=jsonutil.dumps(record))
+        self.outbox.add(self.dead_letter_topic, message.key, jsonutil.dumps(record))
         self.stats.dead_lettered += 1
         log.debug(
             "dead-lettered %s[%d]@%d: %s",
@@ -221,12 +235,13 @@ class ScoringJob:
     # -- time -----------------------------------------------------------------
 
     async def _tick(self) -> None:
-        self.catch_up(wall_ms())
+        async with self.lock:
+            self.catch_up(wall_ms())
+            await self.publish()
 
     def catch_up(self, now: int) -> None:
-        """Run decay re-grades due up to `now` and write what they changed."""
+        """Run the decay re-grades due up to `now` (published by `publish`)."""
         self._emit(self.processor.advance(now))
-        self._commit_state()
 
     async def _summary(self) -> None:
         line = self.stats.summary()
@@ -241,61 +256,26 @@ class ScoringJob:
             for tp in self.app.assignor.assigned_actives()
             if tp.topic in self.kinds
         }
-        self._drop(self.partitions - actives)
-        added = sorted(actives - self.partitions)
-        self.partitions = actives
-        if added:
-            self._rebuild(added)
-        log.info(
-            "recovery done: partitions %s; %d contacts on the decay schedule",
-            sorted(actives) or "none",
-            len(self.processor.schedule),
-        )
-        if self.live:
-            self.catch_up(wall_ms())
+        async with self.lock:
+            recovery.drop(self.store, self.processor, self.partitions - actives)
+            added = actives - self.partitions
+            self.partitions = actives
+            if added:
+                recovery.rebuild(
+                    self.store, self.processor, added, event_clock=not self.live
+                )
+            log.info(
+                "recovery done: partitions %s; %d contacts on the decay schedule",
+                sorted(actives) or "none",
+                len(self.processor.schedule),
+            )
+            if self.live:
+                # Catch up on the boundaries passed while no worker ran.
+                self.catch_up(wall_ms())
+                await self.publish()
 
     async def _on_revoked(self, sender: Any = None, *args: Any, **_: Any) -> None:
         revoked = args[0] if args else set()
         gone = {tp.partition for tp in revoked if tp.topic in self.kinds}
         if gone:
             log.info("partitions revoked: %s", sorted(gone))
-
-    def _drop(self, partitions: set[int]) -> None:
-        if not partitions:
-            return
-        for contact_id in self.store.forget(partitions):
-            self.processor.schedule.set(contact_id, None)
-        self.partitions -= partitions
-        log.info("partitions dropped: %s", sorted(partitions))
-
-    def _rebuild(self, partitions: list[int]) -> None:
-        """Put the contacts of newly assigned partitions back on the schedule.
-
-        Reads every stored contact of those partitions once; fine at start-up
-        and rebalance, but its cost grows with the number of contacts.
-        """
-        started = time.monotonic()
-        scanned = 0
-        for partition in partitions:
-            clock = self.store.read_clock(partition)
-            if clock is not None and not self.live:
-                now = self.processor.now
-                self.processor.now = clock if now is None else max(now, clock)
-            for _, contact_id, state in self.store.scan([partition]):
-                scanned += 1
-                self.store.bind(contact_id, partition)
-                if state.has_live_activity():
-                    after = clock if clock is not None else _latest(state)
-                    self.processor.track(contact_id, state, after)
-        log.info(
-            "partitions assigned: %s; %d contacts read in %.2f s",
-            partitions,
-            scanned,
-            time.monotonic() - started,
-        )
-
-
-def _latest(state: Any) -> int:
-    """The latest input time a record knows, when no clock was stored."""
-    times = list(state.seen.values()) + [ts for _, ts in state.properties.values()]
-    return max(times, default=0)

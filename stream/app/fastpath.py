@@ -8,8 +8,8 @@ it caps a worker at a few thousand inputs per second.
 
 This consumer keeps Faust's fetching, offsets, commits and rebalancing, and
 short-cuts only the delivery of the input topics: every fetched message of
-those topics goes, in fetch order, into a batch that one synchronous call
-scores and writes, after which the batch is acknowledged. Any other topic
+those topics goes, in fetch order, into a batch that one call scores and
+publishes, after which the batch is acknowledged. Any other topic
 (the table changelog during recovery, Faust's own topics) takes the normal
 route. The scoring agent still subscribes to the input topics, so
 assignment and co-partitioning are Faust's as before.
@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
+from aiokafka import TopicPartition
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 log = logging.getLogger(__name__)
 
-BatchHandler = Callable[[Sequence[Any]], None]
+BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
 
 MAX_BATCH = 5000
 
@@ -91,16 +92,42 @@ class BatchConsumer(faust_aiokafka.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
+    async def perform_seek(self) -> None:
+        """Rewind to the committed offsets, and uncommitted inputs to the start.
+
+        Records fetched while a rebalance runs can be dropped before anyone
+        sees them; Faust relies on this seek to fetch them again, but
+        aiokafka only rewinds partitions whose committed offset is above
+        zero. An input partition nothing was committed for yet would skip
+        such a record for good, so it goes back to its beginning (the reset
+        policy anyway); records already scored there are recognised by
+        their event ids.
+        """
+        await super().perform_seek()
+        transport = cast("BatchTransport", self.transport)
+        fresh = [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in self.assignment()
+            if tp.topic in transport.batch_topics and not self._committed_offset.get(tp)
+        ]
+        if fresh:
+            await self._thread.seek_to_beginning(*fresh)
+
     async def _deliver(
         self, handler: BatchHandler, batch: list[Any], generation: int
     ) -> None:
         # Paused while a rebalance runs, as Faust's own delivery is.
         await self.app.flow_control.acquire()
         if self.app.consumer_generation_id != generation:
-            # Fetched before a rebalance: the new assignment seeks back to
-            # the committed offsets, so these come again if still ours.
-            return
-        handler(batch)
+            # Fetched before a rebalance. Messages of partitions still ours
+            # are scored anyway: if the new assignment fetches them again,
+            # the event ids in the records make the second time a no-op,
+            # while dropping them could leave a gap nothing refills.
+            assigned = self.assignment()
+            batch = [m for m in batch if m.tp in assigned]
+            if not batch:
+                return
+        await handler(batch)
         for message in batch:
             self.ack(message)
         await self.app.producer.buffer.wait_until_ebb()

@@ -1,9 +1,10 @@
 """Contact records in the worker's Faust table, one write per contact per batch.
 
 The processor reads and writes contacts through `TableStore` exactly as it
-does through the in-memory store offline. Writes are held until `flush()`,
-so a batch that touches one contact fifty times writes its record once: to
-the partition's local RocksDB and to the table's changelog topic.
+does through the in-memory store offline. Changed records stay in memory
+until the job takes them (`take_records`) to send them to the changelog and
+then writes them to the partition's local RocksDB (`write_local`), so a
+batch that touches one contact fifty times writes its record once.
 
 Faust's own table writes take the partition from the event being handled in
 the current task. A batch spans several partitions, and decay re-grades run
@@ -19,13 +20,28 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from stream.errors import StateError
-from stream.state import ContactState
+from stream.state import ContactState, GradeMark
 
 log = logging.getLogger(__name__)
 
 # Contact ids cannot hold control characters (decode rejects them), so a
 # key starting with NUL can never collide with a contact.
 CLOCK_KEY = b"\x00clock"
+
+Record = tuple[int, bytes, bytes]
+"""(partition, key, value) of one table write."""
+
+
+def copy_state(state: ContactState) -> ContactState:
+    """A copy sharing nothing mutable with `state` (a quarter of a to_bytes)."""
+    return ContactState(
+        properties=dict(state.properties),
+        counters={key: dict(counts) for key, counts in state.counters.items()},
+        seen=dict(state.seen),
+        grades={
+            m: GradeMark(g.grade, g.seq, g.version) for m, g in state.grades.items()
+        },
+    )
 
 
 class TableStore:
@@ -69,32 +85,35 @@ class TableStore:
         """Record that `contact_id`'s inputs and record live in `partition`."""
         self.partition_of[contact_id] = partition
 
-    def snapshot(self, contact_id: str) -> bytes | None:
-        """The contact's current record, to undo a half-applied input."""
+    def snapshot(self, contact_id: str) -> ContactState | None:
+        """The contact's current state, to undo a half-applied input."""
         state = self.get(contact_id)
-        return None if state is None else state.to_bytes()
+        return None if state is None else copy_state(state)
 
-    def restore(self, contact_id: str, record: bytes | None) -> None:
-        """Put back a record taken by `snapshot` (None: the contact is new)."""
-        if record is None:
+    def restore(self, contact_id: str, saved: ContactState | None) -> None:
+        """Put back a state taken by `snapshot` (None: the contact is new)."""
+        if saved is None:
             self._pending.pop(contact_id, None)
             self._dirty.discard(contact_id)
         else:
-            self._pending[contact_id] = ContactState.from_bytes(record)
+            self._pending[contact_id] = saved
 
-    def flush(self) -> int:
-        """Write every contact changed since the last flush; returns how many."""
-        written = 0
-        for contact_id in self._dirty:
-            state = self._pending[contact_id]
-            self._write(
-                self.partition_of[contact_id], contact_id.encode(), state.to_bytes()
-            )
-            written += 1
+    def take_records(self) -> list[Record]:
+        """The records of every contact changed since the last take."""
+        records = [
+            (self.partition_of[c], c.encode(), self._pending[c].to_bytes())
+            for c in self._dirty
+        ]
         self._dirty.clear()
-        self._pending.clear()
-        self.writes += written
-        return written
+        self.writes += len(records)
+        return records
+
+    def write_local(self, records: Iterable[Record]) -> None:
+        """Write records to the local RocksDB (after the changelog has them)."""
+        for partition, key, value in records:
+            self._db(partition).put(key, value)
+        # Whatever was changed since `take_records` stays cached.
+        self._pending = {c: self._pending[c] for c in self._dirty}
 
     def discard(self) -> None:
         """Forget unwritten changes (the batch is abandoned)."""
@@ -107,9 +126,10 @@ class TableStore:
         raw = self._db(partition).get(CLOCK_KEY)
         return None if raw is None else int(raw)
 
-    def write_clock(self, partition: int, now: int) -> None:
-        """Persist how far this partition's decay re-grades have run."""
-        self._write(partition, CLOCK_KEY, str(now).encode())
+    @staticmethod
+    def clock_record(partition: int, now: int) -> Record:
+        """How far this partition's decay re-grades have run, as a record."""
+        return partition, CLOCK_KEY, str(now).encode()
 
     # -- recovery -------------------------------------------------------------
 
@@ -159,6 +179,14 @@ class TableStore:
         key: bytes = self.table.data.offset_key
         return key
 
-    def _write(self, partition: int, key: bytes, value: bytes) -> None:
-        self._db(partition).put(key, value)
-        self.table.send_changelog(partition, key, value)
+    def changelog_topic(self) -> str:
+        name: str = self.table.changelog_topic.get_topic_name()
+        return name
+
+    def persisted(self, sent: Any) -> None:
+        """Tell Faust a changelog record is stored (a future of its metadata).
+
+        Faust keeps the highest such offset in each partition's RocksDB, so
+        a restart replays only the changelog beyond it.
+        """
+        self.table._on_changelog_sent(sent)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from faust.types import TP
 
 from stream import jsonutil
 from stream.app.agents import ScoringJob
 from stream.app.app import create_app
 from stream.app.settings import Settings
+from stream.errors import BrokerError
 from stream.model.load import load_model_dir
 from stream.state import ContactState
 from tests.app.test_decay_and_restart import DAILY_MODEL, MIDNIGHT
@@ -31,17 +35,14 @@ class FakeMessage:
     value: bytes | None
 
 
-class Recorder:
-    """Stands in for a topic's send_soon and keeps what was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes | None, bytes]] = []
-
-    def __call__(self, *, key: bytes | None, value: bytes, **_: Any) -> None:
-        self.sent.append((key, value))
-
-    def values(self) -> list[dict[str, Any]]:
-        return [jsonutil.loads(v) for _, v in self.sent]
+def drain(job: ScoringJob) -> dict[str, list[dict[str, Any]]]:
+    """Does what `publish` does, minus Kafka: messages by short topic name."""
+    records = job.store.take_records()
+    job.store.write_local(records)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for topic, _, value in job.outbox.take():
+        out.setdefault(topic.removeprefix("unit."), []).append(jsonutil.loads(value))
+    return out
 
 
 @pytest.fixture
@@ -62,13 +63,6 @@ def job(tmp_path: Path) -> Iterator[ScoringJob]:
     app = create_app(settings)
     scoring = ScoringJob(app, settings, load_model_dir(models), batched=False)
     scoring.partitions = {0, 1}
-    scoring.changes_out.send_soon = Recorder()
-    scoring.shadow_out.send_soon = Recorder()
-    scoring.dead_letters.send_soon = Recorder()
-    changelog = Recorder()
-    scoring.table.send_changelog = lambda partition, key, value: changelog(
-        key=key, value=value
-    )
     yield scoring
 
 
@@ -87,18 +81,20 @@ def visit(contact: str, at: int, n: int, offset: int = 0) -> FakeMessage:
 def test_one_write_per_contact_per_batch(job: ScoringJob) -> None:
     messages = [visit("A", MIDNIGHT + i, i, i) for i in range(50)]
     job.handle_messages(messages)
+    sent = drain(job)
 
     assert job.store.writes == 1
     record = job.store._db(0).get(b"A")
     state = ContactState.from_bytes(record)
     assert len(state.seen) == 50
-    assert job.changes_out.send_soon.values()[0]["grade"] == "D1"
+    assert [c["grade"] for c in sent["score-changes"]] == ["D1"]
 
 
 def test_an_unexpected_error_dead_letters_one_input_and_keeps_going(
     job: ScoringJob, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job.handle_messages([visit("A", MIDNIGHT, 1, 0)])
+    first = drain(job)
     real_apply = job.processor.apply
 
     def failing(msg: Any, now: int) -> Any:
@@ -113,26 +109,31 @@ def test_an_unexpected_error_dead_letters_one_input_and_keeps_going(
         [visit("A", MIDNIGHT + 1, 2, 1), visit("B", MIDNIGHT + 2, 1, 2)]
     )
 
-    dead = job.dead_letters.send_soon.values()
+    sent = drain(job)
+
+    dead = sent["dead-letter"]
     assert [d["error"]["reason"] for d in dead] == ["internal_error"]
     assert dead[0]["error"]["detail"] == "RuntimeError: boom"
     assert dead[0]["offset"] == 1
     state = ContactState.from_bytes(job.store._db(0).get(b"A"))
-    assert "half-applied" not in state.seen
-    assert {c["contact_id"] for c in job.changes_out.send_soon.values()} == {"A", "B"}
+    assert set(state.seen) == {"A-1"}
+    assert [c["contact_id"] for c in first["score-changes"]] == ["A"]
+    assert [c["contact_id"] for c in sent["score-changes"]] == ["B"]
 
 
 def test_catch_up_emits_decay_changes_due_since_the_last_input(job: ScoringJob) -> None:
     job.handle_messages([visit("A", MIDNIGHT + 3600_000, 1)])
+    drain(job)
 
     job.catch_up(MIDNIGHT + 2 * DAY + 60_000)
+    sent = drain(job)
 
-    decay = [c for c in job.changes_out.send_soon.values() if c["cause"] == "decay"]
-    assert [(c["grade"], c["as_of"]) for c in decay] == [
-        ("D2", "2015-05-18T00:00:00.000Z"),
-        ("D4", "2015-05-19T00:00:00.000Z"),
+    assert [(c["grade"], c["cause"], c["as_of"]) for c in sent["score-changes"]] == [
+        ("D2", "decay", "2015-05-18T00:00:00.000Z"),
+        ("D4", "decay", "2015-05-19T00:00:00.000Z"),
     ]
-    assert job.store.read_clock(0) == MIDNIGHT + 2 * DAY + 60_000
+    state = ContactState.from_bytes(job.store._db(0).get(b"A"))
+    assert state.grades["daily"].seq == 3
 
 
 def test_inputs_dated_beyond_the_present_are_rejected_on_the_event_clock(
@@ -141,6 +142,84 @@ def test_inputs_dated_beyond_the_present_are_rejected_on_the_event_clock(
     far = 32_503_680_000_000  # year 3000
     job.handle_messages([visit("A", far, 1)])
 
-    dead = job.dead_letters.send_soon.values()
+    dead = drain(job)["dead-letter"]
     assert [d["error"]["reason"] for d in dead] == ["timestamp_in_future"]
     assert job.processor.now is None
+
+
+def test_the_undo_copy_covers_every_field_of_a_contact_record() -> None:
+    # A new ContactState field must be copied too, or an undo would lose it.
+    assert set(ContactState.__dataclass_fields__) == {
+        "properties",
+        "counters",
+        "seen",
+        "grades",
+    }
+
+
+class FakeProducer:
+    """Records the order of sends and flushes; can fail sends to one topic."""
+
+    def __init__(self, fail_topic: str | None = None) -> None:
+        self.calls: list[str] = []
+        self.fail_topic = fail_topic
+        self.offsets: dict[tuple[str, int], int] = {}
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+    ) -> asyncio.Future[Any]:
+        self.calls.append(f"send {topic.removeprefix('unit.')}")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if topic == self.fail_topic:
+            future.set_exception(RuntimeError("broker said no"))
+            return future
+        tp = TP(topic, partition or 0)
+        offset = self.offsets.get(tp, -1) + 1
+        self.offsets[tp] = offset
+        future.set_result(SimpleNamespace(topic_partition=tp, offset=offset))
+        return future
+
+    async def flush(self) -> None:
+        self.calls.append("flush")
+
+
+def test_publish_sends_changes_before_records_and_writes_locally_last(
+    job: ScoringJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    producer = FakeProducer()
+    monkeypatch.setattr(job.app, "_producer", producer)
+    job.handle_messages([visit("A", MIDNIGHT, 1), visit("B", MIDNIGHT + 1, 1, 1)])
+
+    asyncio.run(job.publish())
+
+    changelog = job.store.changelog_topic().removeprefix("unit.")
+    assert producer.calls == [
+        "send score-changes",
+        "send score-changes",
+        "flush",
+        *[f"send {changelog}"] * 4,  # A and B, and the clock of both partitions
+        "flush",
+    ]
+    assert job.store._db(0).get(b"A") is not None
+    assert job.store.read_clock(1) == MIDNIGHT + 1
+    assert job.table.data.persisted_offset(TP(job.store.changelog_topic(), 0)) == 2
+
+
+def test_a_failed_send_stops_the_batch_before_any_record_is_written(
+    job: ScoringJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    producer = FakeProducer(fail_topic="unit.score-changes")
+    monkeypatch.setattr(job.app, "_producer", producer)
+    job.handle_messages([visit("A", MIDNIGHT, 1)])
+
+    with pytest.raises(BrokerError, match="broker said no"):
+        asyncio.run(job.publish())
+
+    assert not any(c.endswith("changelog") for c in producer.calls)
+    assert job.store._db(0).get(b"A") is None
