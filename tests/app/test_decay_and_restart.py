@@ -1,9 +1,10 @@
-"""Decay at period boundaries, clean restarts, and recovery from the changelog."""
+"""Decay at period boundaries, the live clock, restarts and recovery."""
 
 from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,13 @@ import pytest
 from stream import jsonutil
 from stream.app.process import WorkerProcess
 from stream.app.settings import Settings
-from stream.timestamps import format_timestamp
+from stream.timestamps import format_timestamp, parse_timestamp
 from tests.app.helpers import (
     by_contact_model,
     publish_lines,
     publish_records,
     read_changes,
+    read_dead_letters,
     read_states,
     seq_problems,
     wait_consumed,
@@ -208,3 +210,31 @@ def test_wiped_state_is_recovered_from_the_changelog(
     state = read_states(kafka_config, settings)["A"]
     assert state.grades["daily"].seq == history_a[-1][0]
     assert jsonutil.dumps(sorted(state.seen)) == b'["A-1","A-2"]'
+
+
+def test_live_clock_scores_at_wall_time_and_rejects_the_far_future(
+    kafka_config: dict[str, str],
+    kafka_topics: Callable[..., dict[str, str]],
+    worker_settings: Callable[..., Settings],
+    run_worker: Callable[[Settings], WorkerProcess],
+    daily_models: Path,
+) -> None:
+    kafka_topics(4)
+    settings = worker_settings(models=daily_models, clock="live")
+    started = int(time.time() * 1000)
+    publish_records(
+        kafka_config,
+        settings.topic_prefix,
+        [visit("A", started - 60_000, 1), visit("C", started + 3600_000, 1)],
+    )
+    worker = run_worker(settings)
+    wait_consumed(kafka_config, worker)
+    assert worker.stop() == 0, worker.log_tail()
+    finished = int(time.time() * 1000)
+
+    (change,) = read_changes(kafka_config, settings.topic_prefix)
+    assert (change["contact_id"], change["grade"]) == ("A", "D1")
+    as_of = parse_timestamp(change["as_of"])
+    assert started <= as_of <= finished
+    (dead,) = read_dead_letters(kafka_config, settings.topic_prefix)
+    assert dead["error"]["reason"] == "timestamp_in_future"
