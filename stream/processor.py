@@ -117,11 +117,17 @@ class Processor:
         return changes
 
     def apply(self, msg: InputMessage, now: int) -> tuple[list[ScoreChange], Outcome]:
-        """Advance to `now`, then apply one input. Raises InputError."""
+        """Advance to `now`, then apply one input. Raises InputError.
+
+        The input is checked before the clock moves: a rejected input moves
+        neither the clock nor any contact, and so cannot swallow the decay
+        changes its clock move would have produced.
+        """
+        clock = now if self.now is None else max(self.now, now)
+        hits = self.engine.check(msg, clock)
         changes = self.advance(now)
-        clock = self.now if self.now is not None else now
         state = self.store.get(msg.contact_id) or ContactState()
-        outcome = self.engine.apply(state, msg.contact_id, msg, clock)
+        outcome = self.engine.apply(state, msg.contact_id, msg, clock, hits)
         if not outcome.duplicate:
             self.store.put(msg.contact_id, state)
             if outcome.counted or msg.contact_id not in self.schedule:

@@ -133,10 +133,9 @@ class Engine:
 
     # -- inputs ---------------------------------------------------------------
 
-    def apply(
-        self, state: ContactState, contact_id: str, msg: InputMessage, now: int
-    ) -> Outcome:
-        """Apply one decoded input at processing time `now` (epoch ms)."""
+    def check(self, msg: InputMessage, now: int) -> tuple[ActivityScorer, ...]:
+        """Reject `msg` at `now` (InputError), else the activity counters it
+        matches. Changes nothing, so a rejection leaves no trace anywhere."""
         if msg.timestamp > now + self.future_tolerance_ms:
             raise InputError(
                 "timestamp_in_future",
@@ -144,6 +143,27 @@ class Engine:
                 f"scoring clock (tolerance {self.future_tolerance_ms / 1000:.0f} s); "
                 "check the producer's clock or time zone",
             )
+        if not isinstance(msg, ActivityEvent):
+            return ()
+        # Every rule runs before any counter moves: a regex rule that gives
+        # up half-way through the categories must not leave the earlier ones
+        # counted.
+        return tuple(s for s in self._by_kind[msg.kind] if s.matches(msg))
+
+    def apply(
+        self,
+        state: ContactState,
+        contact_id: str,
+        msg: InputMessage,
+        now: int,
+        hits: tuple[ActivityScorer, ...] | None = None,
+    ) -> Outcome:
+        """Apply one decoded input at processing time `now` (epoch ms).
+
+        `hits` is what `check(msg, now)` returned, when the caller ran it.
+        """
+        if hits is None:
+            hits = self.check(msg, now)
         # No pruning here: contacts with live activity are re-graded, and
         # pruned, at every period boundary by the decay schedule, which keeps
         # the per-event path short.
@@ -151,7 +171,7 @@ class Engine:
 
         event = isinstance(msg, ActivityEvent)
         if isinstance(msg, ActivityEvent):
-            matched = self._count(state, msg, now, outcome)
+            matched = self._count(state, msg, now, outcome, hits)
             if outcome.duplicate:
                 return outcome
             changed: set[str] = set()
@@ -187,7 +207,12 @@ class Engine:
         return outcome
 
     def _count(
-        self, state: ContactState, event: ActivityEvent, now: int, outcome: Outcome
+        self,
+        state: ContactState,
+        event: ActivityEvent,
+        now: int,
+        outcome: Outcome,
+        hits: tuple[ActivityScorer, ...],
     ) -> set[str]:
         if event.event_id in state.seen:
             outcome.duplicate = True
@@ -195,9 +220,7 @@ class Engine:
         matched: set[str] = set()
         periods = self._periods
         counters = state.counters
-        for scorer in self._by_kind[event.kind]:
-            if not scorer.matches(event):
-                continue
+        for scorer in hits:
             key = scorer.key
             clock = scorer.clock
             current = clock.bucket(now)

@@ -105,10 +105,18 @@ def dedupe(raw: Sequence[bytes]) -> tuple[list[dict[str, Any]], list[Key]]:
         first[key] = value
         unique.append(change)
     assert not differing, (
-        f"{len(differing)} repeated changes differ from their first copy; "
-        f"first: {differing[0]}"
+        f"{len(differing)} repeated changes differ from their first copy, e.g. "
+        + "; ".join(f"{key}: {field_diff(a, b)}" for key, a, b in differing[:5])
     )
     return unique, repeated
+
+
+def field_diff(first: bytes, second: bytes) -> dict[str, Any]:
+    """The top-level fields in which two copies of a change differ."""
+    a, b = jsonutil.loads(first), jsonutil.loads(second)
+    return {
+        k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)
+    }
 
 
 def chain_problems(
