@@ -22,7 +22,8 @@ payload) and what is expected. The reasons:
     too_many_properties       more than Limits.max_properties entries
     bad_property_name         a blank or over-long property name
     bad_property_value        a nested object or list as a property value
-    key_mismatch              the Kafka key is not the body's contact_id
+    key_mismatch              the Kafka key is missing or not exactly the
+                              body's contact_id
     unknown_type              a replay line whose `type` is no input kind
 
 Unknown top-level fields are ignored on purpose: producers may add fields
@@ -32,6 +33,7 @@ before the engine knows them, and an extra field cannot change a score.
 from __future__ import annotations
 
 import base64
+import enum
 import math
 import re
 from collections.abc import Mapping
@@ -64,6 +66,20 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+
+class _Unkeyed(enum.Enum):
+    NOT_FROM_KAFKA = "not from Kafka"
+
+
+NOT_FROM_KAFKA = _Unkeyed.NOT_FROM_KAFKA
+"""The `key` of an input that did not come from Kafka: there is none to check."""
+
+# How much of a rejected body a dead letter keeps. Base64 adds a third, so
+# the record stays well under the 1 MiB that Kafka brokers and producers
+# accept per message by default: a record over it could not be sent, and
+# the batch holding it could never be acknowledged.
+DEAD_LETTER_KEEP_BYTES = 256 * 1024
+
 # Optional top-level strings per activity kind; rules can match on them.
 _OPTIONAL_TEXT: dict[str, tuple[str, ...]] = {
     "page_visit": ("title", "referrer"),
@@ -82,10 +98,11 @@ def decode(
     kind: InputKind,
     data: bytes,
     *,
-    key: bytes | None = None,
+    key: bytes | _Unkeyed | None = NOT_FROM_KAFKA,
     limits: Limits = DEFAULT_LIMITS,
 ) -> InputMessage:
-    """Decode one message body of the stream `kind`; `key` is the Kafka key."""
+    """Decode one message body of the stream `kind`; `key` is the Kafka key
+    (None: the message had none, which is rejected)."""
     return decode_obj(kind, _load(data, limits), key=key, limits=limits)
 
 
@@ -115,7 +132,7 @@ def decode_obj(
     kind: InputKind,
     obj: Any,
     *,
-    key: bytes | None = None,
+    key: bytes | _Unkeyed | None = NOT_FROM_KAFKA,
     limits: Limits = DEFAULT_LIMITS,
 ) -> InputMessage:
     """Validate an already parsed JSON value as a message of stream `kind`."""
@@ -125,7 +142,7 @@ def decode_obj(
         raise _not_an_object(obj)
 
     contact_id = _id(_required(obj, "contact_id"), "contact_id", limits)
-    if key is not None:
+    if key is not NOT_FROM_KAFKA:
         _check_key(key, contact_id)
     timestamp = parse_timestamp(_required(obj, "timestamp"))
 
@@ -179,7 +196,7 @@ def dead_letter_record(
     value: bytes,
     reason: str,
     detail: str,
-    max_value_bytes: int = 1_048_576,
+    max_value_bytes: int = DEAD_LETTER_KEEP_BYTES,
 ) -> dict[str, Any]:
     """A dead-letter record: where the input came from, its bytes, and why.
 
@@ -277,20 +294,31 @@ def _id(value: Any, field: str, limits: Limits) -> str:
     return text
 
 
-def _check_key(key: bytes, contact_id: str) -> None:
+def _check_key(key: bytes | None, contact_id: str) -> None:
+    # Kafka picks the partition from the key's exact bytes, and a contact's
+    # record lives in the partition of its inputs: a key that is merely
+    # equal after trimming, or no key at all, can put one contact's inputs
+    # on two partitions and split its record in two.
+    if key is None:
+        raise InputError(
+            "key_mismatch",
+            f"key: missing; key each message by its contact_id {_show(contact_id)}",
+        )
+    if key == contact_id.encode():
+        return
     try:
-        text = key.decode("utf-8").strip()
+        text = key.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(
             "key_mismatch",
             "key: not valid UTF-8; the message key must be the contact_id",
         ) from None
-    if text != contact_id:
-        raise InputError(
-            "key_mismatch",
-            f"key: {_show(text)} differs from contact_id {_show(contact_id)}; "
-            "producers must key each message by its contact_id",
-        )
+    raise InputError(
+        "key_mismatch",
+        f"key: {_show(text)} is not exactly the contact_id {_show(contact_id)}; "
+        "producers must key each message by its contact_id, without blanks "
+        "around it (the key's bytes choose the partition)",
+    )
 
 
 def _text(value: Any, field: str, limits: Limits, *, required: bool) -> str:

@@ -50,7 +50,9 @@ def route(record: Mapping[str, Any]) -> tuple[str, bytes, bytes]:
     if not isinstance(contact_id, str):
         raise InputError("missing_field", "contact_id: needed as the message key")
     body = {k: v for k, v in record.items() if k != "type"}
-    return TOPIC_OF_TYPE[kind], contact_id.encode(), jsonutil.dumps(body)
+    # The worker trims ids and wants the key to be exactly the trimmed id.
+    key = contact_id.strip().encode()
+    return TOPIC_OF_TYPE[kind], key, jsonutil.dumps(body)
 
 
 def parse_lines(lines: Iterable[bytes]) -> Iterable[Mapping[str, Any] | InputError]:
