@@ -49,6 +49,8 @@ def run_worker(settings: Settings, models: Sequence[Model]) -> int:
 
     from stream.app.agents import ScoringJob
     from stream.app.app import create_app
+    from stream.app.lifecycle import install_lifecycle
+    from stream.app.web import install_web
 
     uvloop = _use_uvloop()
     # A fresh loop: Faust binds to the current one, and callers (tests, the
@@ -56,6 +58,8 @@ def run_worker(settings: Settings, models: Sequence[Model]) -> int:
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = create_app(settings)
     job = ScoringJob(app, settings, models)
+    lifecycle = install_lifecycle(app, job, settings, models)
+    install_web(app, job, settings, lifecycle)
     running = [m.model.id for m in job.engine.models if not m.shadow]
     shadow = [m.model.id for m in job.engine.models if m.shadow]
     log.info("settings: %r", settings)
