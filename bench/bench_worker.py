@@ -19,8 +19,6 @@ import json
 import os
 import platform
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ from typing import Any
 import orjson
 
 from stream.app.app import faust_id
+from stream.app.process import spawn_worker
 from stream.app.settings import Settings
 from stream.kafka import topics
 from stream.kafka.config import ensure_broker, kafka_client_config
@@ -130,38 +129,16 @@ def worker_run(settings: Settings, expected: int, log: Path) -> dict[str, Any]:
     left out (they are reported separately). Commits come every few seconds,
     which blurs each end by up to one commit interval.
     """
-    env = dict(os.environ)
-    env.update(
-        {
-            "SCORESTREAM_BOOTSTRAP": settings.bootstrap,
-            "SCORESTREAM_TOPIC_PREFIX": settings.topic_prefix,
-            "SCORESTREAM_MODELS": str(settings.models),
-            "SCORESTREAM_DATA_DIR": str(settings.data_dir),
-            "SCORESTREAM_PARTITIONS": str(settings.partitions),
-            "SCORESTREAM_CLOCK": "event",
-            "SCORESTREAM_WEB_PORT": "0",
-        }
-    )
     started = time.perf_counter()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.app.worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    # Every setting goes to the child explicitly, so no SCORESTREAM_*
+    # variable of the calling shell can point it at another group.
+    worker = spawn_worker(settings, log)
+    proc = worker.proc
     try:
         first_at, first_done, done_at = _wait_committed(settings, expected, proc)
         cpu_s = _cpu_seconds(proc.pid)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        worker.stop(60)
     measured_s = max(done_at - first_at, 1e-3)
     totals = _worker_totals(log)
     return {
