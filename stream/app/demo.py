@@ -17,11 +17,12 @@ from stream.app.process import WorkerProcess, spawn_worker
 from stream.app.publish import PublishReport, publish
 from stream.app.settings import Settings
 from stream.app.tail import describe, parse_change, polls
-from stream.errors import BrokerError
+from stream.errors import BrokerError, ScoringError
 from stream.kafka import topics
 from stream.kafka.config import ensure_broker, kafka_client_config
 from stream.timestamps import format_timestamp
 
+SAMPLE_DATA_ENV = "SCORESTREAM_SAMPLE_DATA"
 # Bounds the whole run, so a stuck broker or worker cannot hang it.
 MAX_RUN_S = 900.0
 # The run is over when the worker has committed every input and no change
@@ -51,8 +52,27 @@ class DemoOptions:
     sample_every_s: float = 1.0
 
 
+def check_sample_data(folder: Path | None = None) -> Path:
+    """The sample data folder; ScoringError at once if a file is missing.
+
+    Checked before the broker starts, which takes seconds and would be wasted.
+    """
+    from stream.realdata import ACCESS_LOG, TELCO_TABLE, default_data_dir
+
+    folder = default_data_dir() if folder is None else folder
+    missing = [n for n in (ACCESS_LOG, TELCO_TABLE) if not (folder / n).is_file()]
+    if missing:
+        raise ScoringError(
+            f"sample data not found: {', '.join(missing)} missing in {folder}; "
+            f"point {SAMPLE_DATA_ENV} at the folder holding {ACCESS_LOG} and "
+            f"{TELCO_TABLE}"
+        )
+    return folder
+
+
 def run_demo(options: DemoOptions, say: Callable[[str], None]) -> DemoResult:
     """Runs everything; every process it starts is stopped before it returns."""
+    check_sample_data()
     prefix = f"demo-{time.strftime('%Y%m%d-%H%M%S')}."
     result = DemoResult()
     with ensure_broker(options.work_dir / "broker") as bootstrap:
@@ -73,10 +93,13 @@ def run_demo(options: DemoOptions, say: Callable[[str], None]) -> DemoResult:
         try:
             _publish_and_follow(options, settings, config, worker, result, say)
         finally:
+            # A worker the demo stops itself ends on SIGTERM; only one that
+            # ended before that has failed and has lines worth showing.
+            ended_alone = not worker.running()
             with _no_interrupts():
                 code = worker.stop()
                 result.totals = worker.totals()
-            if code not in (0, None) and result.totals is None:
+            if ended_alone and code not in (0, None) and result.totals is None:
                 say(f"the worker exited with {code}; last lines:\n{worker.log_tail()}")
     return result
 
@@ -136,7 +159,9 @@ def _publish_and_follow(
                     say(f"[{result.changes:>7,} changes] {describe(latest)}")
                     shown = latest
                 if not worker.running():
-                    raise BrokerError(f"the worker stopped:\n{worker.log_tail()}")
+                    raise BrokerError(
+                        f"the worker stopped on its own; its log: {worker.log}"
+                    )
                 if _finished(sender, probe, now - last_change):
                     return
             if now > deadline:
@@ -158,6 +183,29 @@ def _no_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def order_note(hysteresis: dict[str, float]) -> str | None:
+    """Why some grade tables can differ a little from `scorestream replay`.
+
+    `hysteresis` maps each model shown to its hysteresis. With hysteresis a
+    grade holds until a score crosses its bound by that margin, so where the
+    worker reads the three input topics in a different interleaving than the
+    replay's single timeline, a contact can stop on the other grade.
+    """
+    held = sorted(m for m, h in hysteresis.items() if h > 0)
+    if not held:
+        return None
+    exact = sorted(m for m, h in hysteresis.items() if h <= 0)
+    note = (
+        f"note: {', '.join(f'{m} (hysteresis {hysteresis[m]:g})' for m in held)} "
+        "can end on grades that depend on the order the worker read the three "
+        "input topics, so their tables can differ slightly from `scorestream "
+        "replay` of the same data"
+    )
+    if exact:
+        note += f"; {', '.join(exact)} (hysteresis 0) end exactly as the replay"
+    return note
 
 
 def grade_table(result: DemoResult, model_id: str) -> list[str]:

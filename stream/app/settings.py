@@ -34,6 +34,11 @@ ENV: dict[str, str] = {
     "processing_guarantee": "SCORESTREAM_PROCESSING_GUARANTEE",
 }
 BOOTSTRAP_FALLBACK_ENV = "KAFKA_BOOTSTRAP"
+# Where --help says the broker comes from when no option or variable names one.
+BOOTSTRAP_SOURCES = (
+    f"env {ENV['bootstrap']}, else {BOOTSTRAP_FALLBACK_ENV}, else the local "
+    "broker `scorestream broker start` left running"
+)
 
 HELP: dict[str, str] = {
     "bootstrap": "Kafka bootstrap servers, host:port[,host:port]",
@@ -139,6 +144,20 @@ class Settings:
             if value is not None:
                 values[name] = value
         return replace(cls(), **values)
+
+
+def resolve_bootstrap(
+    given: str | None = None, environ: Mapping[str, str] | None = None
+) -> str:
+    """The broker a tool should use: `given`, else SCORESTREAM_BOOTSTRAP, else
+    KAFKA_BOOTSTRAP or the local broker (BrokerError saying how to get one)."""
+    from stream.kafka.config import default_bootstrap
+
+    env = os.environ if environ is None else environ
+    for value in (given, env.get(ENV["bootstrap"])):
+        if value is not None and value.strip():
+            return value.strip()
+    return default_bootstrap(env)
 
 
 def mask_credentials(text: str) -> str:

@@ -7,13 +7,15 @@ only; `scorestream worker` adds command-line options on top.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 
 from stream import jsonutil
-from stream.app.settings import Settings
-from stream.errors import ModelError
+from stream.app.settings import ENV, Settings, resolve_bootstrap
+from stream.errors import ModelError, ScoringError
 from stream.model.load import load_model_dir
 from stream.model.types import Model
 
@@ -34,6 +36,45 @@ def load_models(settings: Settings) -> list[Model]:
     return models
 
 
+def check_web_port(settings: Settings) -> None:
+    """ScoringError if the status web server could not bind its address.
+
+    Faust would find out only after joining the group, as a long traceback.
+    """
+    if not settings.web_enabled:
+        return
+    host, port = settings.web_host, settings.web_port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ScoringError(
+            f"web host {host!r} cannot be resolved ({exc}); set --web-host or "
+            f"{ENV['web_host']}"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # The same option the web server sets, so a port left in TIME_WAIT by
+        # a worker that just stopped does not count as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            taken = exc.errno == errno.EADDRINUSE
+            reason = "is already in use" if taken else f"cannot be bound ({exc})"
+            raise ScoringError(
+                f"web port {port} on {host} {reason}; pick a free one with "
+                f"--web-port or {ENV['web_port']} (0 turns the web server off)"
+            ) from None
+
+
+def check_broker(settings: Settings) -> None:
+    """BrokerError, in a sentence, if Kafka is unreachable or refuses us."""
+    from stream.kafka.config import kafka_client_config
+    from stream.kafka.connection import check_connection
+
+    check_connection(kafka_client_config(settings.bootstrap), timeout=15.0)
+
+
 def _use_uvloop() -> bool:
     try:
         import uvloop
@@ -52,6 +93,8 @@ def run_worker(settings: Settings, models: Sequence[Model]) -> int:
     from stream.app.lifecycle import install_lifecycle
     from stream.app.web import install_web
 
+    check_web_port(settings)
+    check_broker(settings)
     uvloop = _use_uvloop()
     # A fresh loop: Faust binds to the current one, and callers (tests, the
     # demo) may have closed theirs.
@@ -90,14 +133,22 @@ def run_worker(settings: Settings, models: Sequence[Model]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env(bootstrap=resolve_bootstrap())
+    except ScoringError as exc:
+        print(f"scorestream worker: cannot start: {exc}", file=sys.stderr)
+        return 1
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr)
     try:
         models = load_models(settings)
     except ModelError as exc:
         print(f"scorestream worker: {exc}", file=sys.stderr)
         return 2
-    return run_worker(settings, models)
+    try:
+        return run_worker(settings, models)
+    except ScoringError as exc:
+        print(f"scorestream worker: cannot start: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stream.app.demo import DemoOptions, grade_table, run_demo
+    from stream.app.demo import DemoOptions, grade_table, order_note, run_demo
     from stream.model.load import load_model_dir
 
     try:
@@ -79,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
     for model in running:
         for line in grade_table(result, model.id):
             print(line)
+        print()
+    note = order_note({m.id: m.hysteresis for m in running})
+    if note:
+        print(note)
         print()
     published = result.published.total if result.published else 0
     totals = result.totals or {}

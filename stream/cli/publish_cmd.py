@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from stream.app.publish import PublishReport, parse_lines, publish
-from stream.app.settings import ENV, Settings
+from stream.app.settings import BOOTSTRAP_SOURCES, ENV, Settings, resolve_bootstrap
 from stream.errors import InputError, ScoringError
 
 
@@ -56,7 +56,7 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bootstrap",
         default=None,
-        help=f"Kafka bootstrap servers (env {ENV['bootstrap']}, else KAFKA_BOOTSTRAP)",
+        help=f"Kafka bootstrap servers ({BOOTSTRAP_SOURCES})",
     )
     parser.add_argument(
         "--topic-prefix",
@@ -77,16 +77,26 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+CONNECT_TIMEOUT_S = 10.0
+
+
 def connection(args: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
-    """Settings and confluent-kafka config from options and environment."""
+    """Settings and confluent-kafka config of a broker that answered.
+
+    Checked once up front so that a missing broker is one BrokerError
+    sentence, not librdkafka retrying until a later step times out.
+    """
     from stream.kafka.config import kafka_client_config
+    from stream.kafka.connection import check_connection
 
     settings = Settings.from_env(
-        bootstrap=args.bootstrap,
+        bootstrap=resolve_bootstrap(args.bootstrap),
         topic_prefix=args.topic_prefix,
         partitions=getattr(args, "partitions", None),
     )
-    return settings, kafka_client_config(settings.bootstrap)
+    config = kafka_client_config(settings.bootstrap)
+    check_connection(config, timeout=CONNECT_TIMEOUT_S)
+    return settings, config
 
 
 def records_of(args: argparse.Namespace) -> Iterable[Mapping[str, Any] | InputError]:
@@ -116,10 +126,21 @@ def run(args: argparse.Namespace) -> int:
         create_topics(config, settings.topic_prefix, settings.partitions)
         report = publish(records, config, settings.topic_prefix, on_progress=_progress)
     except (ScoringError, ValueError, OSError) as exc:
-        print(f"\nscorestream publish: {exc}", file=sys.stderr)
+        print(f"\nscorestream publish: {_reason(exc)}", file=sys.stderr)
         return 1
     print(_summary(report), file=sys.stderr)
     return 0 if report.total else 1
+
+
+def _reason(exc: Exception) -> str:
+    """The error's message; some Kafka errors carry none, so name the type."""
+    text = str(exc).strip()
+    if text:
+        return text
+    return (
+        f"{type(exc).__name__} while talking to Kafka; check that the broker "
+        "runs (`scorestream broker status`) and --bootstrap names it"
+    )
 
 
 def _progress(report: PublishReport) -> None:

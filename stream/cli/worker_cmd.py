@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from stream.app.settings import (
-    BOOTSTRAP_FALLBACK_ENV,
+    BOOTSTRAP_SOURCES,
     CLOCKS,
     ENV,
     GUARANTEES,
     HELP,
     LOG_LEVELS,
     Settings,
+    resolve_bootstrap,
 )
-from stream.errors import ModelError
+from stream.errors import ModelError, ScoringError
 
 _DEFAULTS = Settings()
 _TYPES: dict[str, Any] = {"models": Path, "data_dir": Path, "partitions": int}
@@ -60,10 +61,10 @@ def register(subparsers: Any) -> None:
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
     """One option per Settings field, its environment variable in the help."""
     for f in fields(Settings):
-        env = ENV[f.name]
-        if f.name == "bootstrap":
-            env = f"{env}, else {BOOTSTRAP_FALLBACK_ENV}"
         default = getattr(_DEFAULTS, f.name)
+        where = f"env {ENV[f.name]}; default {default}"
+        if f.name == "bootstrap":
+            where = BOOTSTRAP_SOURCES
         flag = "--" + f.name.replace("_", "-")
         parser.add_argument(
             flag,
@@ -72,16 +73,18 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
             choices=_CHOICES.get(f.name),
             default=None,
             metavar=_METAVARS.get(f.name),
-            help=f"{HELP[f.name]} (env {env}; default {default})",
+            help=f"{HELP[f.name]} ({where})",
         )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from options over the environment; BrokerError if no broker."""
     overrides = {
         f.name: getattr(args, f"setting_{f.name}")
         for f in fields(Settings)
         if getattr(args, f"setting_{f.name}", None) is not None
     }
+    overrides["bootstrap"] = resolve_bootstrap(overrides.get("bootstrap"))
     return Settings.from_env(**overrides)
 
 
@@ -93,10 +96,17 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"scorestream worker: {exc}", file=sys.stderr)
         return 2
+    except ScoringError as exc:
+        print(f"scorestream worker: cannot start: {exc}", file=sys.stderr)
+        return 1
     logging.getLogger().setLevel(settings.log_level)
     try:
         models = load_models(settings)
     except ModelError as exc:
         print(f"scorestream worker: cannot start.\n{exc}", file=sys.stderr)
         return 1
-    return run_worker(settings, models)
+    try:
+        return run_worker(settings, models)
+    except ScoringError as exc:
+        print(f"scorestream worker: cannot start: {exc}", file=sys.stderr)
+        return 1
