@@ -135,6 +135,9 @@ class ScoringJob:
             msg = decode(self.kinds[message.topic], value, key=message.key)
             contact_id = msg.contact_id
             now = self._now_for(msg, wall)
+            # Decay re-grades of other contacts come first and on their own,
+            # so an error scoring this input cannot take their changes along.
+            self._emit(self.processor.advance(now))
             self.store.bind(contact_id, message.partition)
             saved = self.store.snapshot(contact_id)
             changes, outcome = self.processor.apply(msg, now)

@@ -223,3 +223,24 @@ def test_a_failed_send_stops_the_batch_before_any_record_is_written(
 
     assert not any(c.endswith("changelog") for c in producer.calls)
     assert job.store._db(0).get(b"A") is None
+
+
+def test_an_error_after_the_clock_moved_keeps_the_decay_changes_of_others(
+    job: ScoringJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job.handle_messages([visit("A", MIDNIGHT + 3600_000, 1)])
+    drain(job)
+
+    def failing(*_: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(job.engine, "apply", failing)
+    job.handle_messages([visit("B", MIDNIGHT + DAY + 3600_000, 1, 1)])
+    sent = drain(job)
+
+    assert [(c["contact_id"], c["cause"]) for c in sent["score-changes"]] == [
+        ("A", "decay")
+    ]
+    assert [d["error"]["reason"] for d in sent["dead-letter"]] == ["internal_error"]
+    state = ContactState.from_bytes(job.store._db(0).get(b"A"))
+    assert state.grades["daily"].seq == 2
