@@ -9,10 +9,10 @@ import pytest
 
 from stream.app.process import WorkerProcess
 from stream.app.settings import Settings
-from tests.app.helpers import publish_lines, wait_consumed
+from tests.app.helpers import publish_lines
 from tests.app.test_end_to_end import real_lines
 from tests.reliability.compare import check_identical, read_output
-from tests.reliability.faults import READY, wait_log
+from tests.reliability.faults import READY, wait_group_consumed, wait_log
 
 pytestmark = [pytest.mark.broker, pytest.mark.reliability, pytest.mark.timeout(240)]
 
@@ -46,7 +46,7 @@ def test_two_workers_a_third_joins_one_leaves(
     # The first leaves (a clean stop) while the third quarter is scored.
     assert first.stop() == 0, first.log_tail()
     publish_lines(kafka_config, prefix, parts[3])
-    wait_consumed(kafka_config, second)
+    wait_group_consumed(kafka_config, one, [second, third])
     for worker in (second, third):
         assert worker.stop() == 0, worker.log_tail()
 
