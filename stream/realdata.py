@@ -117,8 +117,8 @@ def _resolve(data_dir: Path | str | None) -> Path:
     for name in (ACCESS_LOG, TELCO_TABLE):
         if not (folder / name).is_file():
             raise FileNotFoundError(
-                f"{folder / name} not found; point SCORESTREAM_SAMPLE_DATA at the folder "
-                f"holding {ACCESS_LOG} and {TELCO_TABLE}"
+                f"{folder / name} not found; point SCORESTREAM_SAMPLE_DATA at the "
+                f"folder holding {ACCESS_LOG} and {TELCO_TABLE}"
             )
     return folder
 

@@ -62,7 +62,9 @@ def test_token_required_except_liveness_and_page() -> None:
 
 
 def test_non_loopback_bind_needs_a_token() -> None:
-    with pytest.raises(ScoringError, match="refusing to serve the HTTP API on 0.0.0.0"):
+    with pytest.raises(
+        ScoringError, match=r"refusing to serve the HTTP API on 0\.0\.0\.0"
+    ):
         auth.check_bind("0.0.0.0", None)
     auth.check_bind("0.0.0.0", TOKEN)
     for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
