@@ -41,6 +41,8 @@ class DemoResult:
     totals: dict[str, Any] | None = None
     first_ts: int | None = None
     last_ts: int | None = None
+    crm_requests: int = 0
+    crm_contacts: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class DemoOptions:
     stretch: float = 8.0
     partitions: int = 4
     sample_every_s: float = 1.0
+    crm: bool = False
 
 
 def check_sample_data(folder: Path | None = None) -> Path:
@@ -92,6 +95,8 @@ def run_demo(options: DemoOptions, say: Callable[[str], None]) -> DemoResult:
         worker = spawn_worker(settings, log)
         try:
             _publish_and_follow(options, settings, config, worker, result, say)
+            if options.crm:
+                _write_to_fake_crm(settings, config, result, say)
         finally:
             # A worker the demo stops itself ends on SIGTERM; only one that
             # ended before that has failed and has lines worth showing.
@@ -166,6 +171,39 @@ def _publish_and_follow(
                     return
             if now > deadline:
                 raise BrokerError(f"the demo did not finish in {MAX_RUN_S:.0f} s")
+
+
+def _write_to_fake_crm(
+    settings: Settings,
+    config: dict[str, str],
+    result: DemoResult,
+    say: Callable[[str], None],
+) -> None:
+    """Run the CRM sink over the score changes into a local fake HubSpot."""
+    import secrets
+
+    from stream.sink.fakecrm import FakeCrm
+    from stream.sink.runner import CrmSink
+    from stream.sink.settings import SinkSettings
+
+    token = secrets.token_hex(16)
+    with FakeCrm(token=token) as crm:
+        say(
+            f"CRM sink: writing the grades to a fake HubSpot at {crm.base_url} "
+            "(nothing leaves this machine)"
+        )
+        sink_settings = SinkSettings(
+            bootstrap=settings.bootstrap,
+            topic_prefix=settings.topic_prefix,
+            target="hubspot",
+            base_url=crm.base_url,
+            token=token,
+            # The demo's CRM is local: no need to pace requests like HubSpot's.
+            rate_requests=1000,
+        )
+        CrmSink(sink_settings, config).run(exit_when_idle=3.0, max_seconds=180.0)
+        result.crm_requests = len(crm.requests)
+        result.crm_contacts = crm.state
 
 
 def _finished(sender: threading.Thread, probe: LagProbe, quiet_s: float) -> bool:

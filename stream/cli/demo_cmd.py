@@ -46,6 +46,12 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
+        "--crm",
+        action="store_true",
+        help="afterwards, run the CRM sink into a local fake HubSpot on "
+        "127.0.0.1 and show what it would have written",
+    )
+    parser.add_argument(
         "--work-dir",
         type=Path,
         default=_default_work_dir(),
@@ -67,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     say(f"models: {', '.join(f'{m.id} ({m.status})' for m in running)}")
 
     options = DemoOptions(
-        models=args.models.resolve(), work_dir=args.work_dir, stretch=args.stretch
+        models=args.models.resolve(),
+        work_dir=args.work_dir,
+        stretch=args.stretch,
+        crm=args.crm,
     )
     try:
         result = run_demo(options, say)
@@ -95,7 +104,22 @@ def run(args: argparse.Namespace) -> int:
         "(the worker's rate runs from its first batch to its last, while the "
         "inputs were still being published; `./run bench` measures it properly)"
     )
+    if options.crm:
+        print_crm(result)
     return 0
+
+
+def print_crm(result: Any) -> None:
+    """What the CRM sink would have written to HubSpot."""
+    contacts = result.crm_contacts
+    print(
+        f"\nfake CRM: {result.crm_requests:,} batch requests updated "
+        f"{len(contacts):,} contacts; for example:"
+    )
+    for contact_id in sorted(contacts)[:3]:
+        props = contacts[contact_id]
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(props.items()) if "grade" in k)
+        print(f"  {contact_id}: {shown}")
 
 
 def say(text: str) -> None:
