@@ -76,7 +76,8 @@ class ScoringJob:
         self.changes_topic = topics.topic_name(topics.SCORE_CHANGES, prefix)
         self.shadow_topic = topics.topic_name(topics.SCORE_CHANGES_SHADOW, prefix)
         self.dead_letter_topic = topics.topic_name(topics.DEAD_LETTER, prefix)
-        self.engine = Engine(models)
+        self.engine = Engine(models, regex_timeout=settings.regex_timeout_ms / 1000)
+        self.limits = settings.limits
         self.table = contacts_table(app, settings)
         self.store = TableStore(self.table)
         self.processor = Processor(self.engine, self.store)
@@ -132,7 +133,9 @@ class ScoringJob:
         contact_id: str | None = None
         saved: ContactState | None = None
         try:
-            msg = decode(self.kinds[message.topic], value, key=message.key)
+            msg = decode(
+                self.kinds[message.topic], value, key=message.key, limits=self.limits
+            )
             contact_id = msg.contact_id
             now = self._now_for(msg, wall)
             # Decay re-grades of other contacts come first and on their own,

@@ -85,6 +85,10 @@ class ModelLifecycle:
 
     # -- start-up -------------------------------------------------------------
 
+    def _engine(self, models: Any) -> Engine:
+        """An engine with the same regex time limit as the job's."""
+        return Engine(models, regex_timeout=self.job.engine.regex_timeout)
+
     def install(self) -> None:
         """Read the topic, swap the engine if it differs, then follow it."""
         self.load_topic()
@@ -110,7 +114,7 @@ class ModelLifecycle:
         for model_id, model in found.models.items():
             changed |= self._set(model_id, model)
         if changed:
-            self._swap(Engine(self.catalog.running()))
+            self._swap(self._engine(self.catalog.running()))
 
     # -- following the topic --------------------------------------------------
 
@@ -155,7 +159,7 @@ class ModelLifecycle:
         old = self.catalog.models.get(model_id)
         if not self._set(model_id, model):
             return 0
-        engine = Engine(self.catalog.running())
+        engine = self._engine(self.catalog.running())
         async with self.job.lock:
             self._swap(engine)
         log.info("model %r: %s -> %s", model_id, _describe(old), _describe(model))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from stream.decode import DEFAULT_LIMITS, Limits
 from stream.kafka.topics import DEFAULT_PREFIX
 
 Clock = Literal["live", "event"]
@@ -32,6 +33,10 @@ ENV: dict[str, str] = {
     "log_level": "SCORESTREAM_LOG_LEVEL",
     "app_id": "SCORESTREAM_APP_ID",
     "processing_guarantee": "SCORESTREAM_PROCESSING_GUARANTEE",
+    "max_message_bytes": "SCORESTREAM_MAX_MESSAGE_BYTES",
+    "max_properties": "SCORESTREAM_MAX_PROPERTIES",
+    "max_url_length": "SCORESTREAM_MAX_URL_LENGTH",
+    "regex_timeout_ms": "SCORESTREAM_REGEX_TIMEOUT_MS",
 }
 BOOTSTRAP_FALLBACK_ENV = "KAFKA_BOOTSTRAP"
 # Where --help says the broker comes from when no option or variable names one.
@@ -54,7 +59,22 @@ HELP: dict[str, str] = {
     "app_id": "name of this job; with the topic prefix in front, its Kafka "
     "consumer group and the prefix of its state topic",
     "processing_guarantee": "'at_least_once' (the only one supported so far)",
+    "max_message_bytes": "larger input messages are dead-lettered unread",
+    "max_properties": "more properties in one message are dead-lettered",
+    "max_url_length": "longer urls are dead-lettered",
+    "regex_timeout_ms": "time limit of one regex rule on one event; an event "
+    "that exceeds it is dead-lettered (regex_timeout)",
 }
+
+# Whole-number settings, checked as such from the environment.
+INT_FIELDS = (
+    "partitions",
+    "web_port",
+    "max_message_bytes",
+    "max_properties",
+    "max_url_length",
+    "regex_timeout_ms",
+)
 
 # user:password@ inside a bootstrap URL (SASL setups sometimes carry one).
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@|^[^/@\s:]+:[^/@\s]+@")
@@ -75,6 +95,10 @@ class Settings:
     log_level: str = "INFO"
     app_id: str = "worker"
     processing_guarantee: Guarantee = "at_least_once"
+    max_message_bytes: int = DEFAULT_LIMITS.max_message_bytes
+    max_properties: int = DEFAULT_LIMITS.max_properties
+    max_url_length: int = DEFAULT_LIMITS.max_url_length
+    regex_timeout_ms: int = 50
 
     def __post_init__(self) -> None:
         problems = []
@@ -82,6 +106,9 @@ class Settings:
             problems.append("bootstrap: empty; give host:port of a Kafka broker")
         if self.partitions < 1:
             problems.append(f"partitions: {self.partitions}; must be at least 1")
+        for name in INT_FIELDS[2:]:
+            if getattr(self, name) < 1:
+                problems.append(f"{name}: {getattr(self, name)}; must be at least 1")
         if self.clock not in CLOCKS:
             problems.append(f"clock: {self.clock!r}; expected one of {CLOCKS}")
         if not 0 <= self.web_port <= 65535:
@@ -127,6 +154,16 @@ class Settings:
     def web_enabled(self) -> bool:
         return self.web_port != 0
 
+    @property
+    def limits(self) -> Limits:
+        """The input limits the decoder enforces."""
+        return replace(
+            DEFAULT_LIMITS,
+            max_message_bytes=self.max_message_bytes,
+            max_properties=self.max_properties,
+            max_url_length=self.max_url_length,
+        )
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, **overrides: Any
@@ -168,7 +205,7 @@ def mask_credentials(text: str) -> str:
 def _convert(name: str, raw: str, var: str) -> Any:
     if name in ("models", "data_dir"):
         return Path(raw)
-    if name in ("partitions", "web_port"):
+    if name in INT_FIELDS:
         try:
             return int(raw)
         except ValueError:

@@ -15,6 +15,7 @@ from stream.app.settings import (
     ENV,
     GUARANTEES,
     HELP,
+    INT_FIELDS,
     LOG_LEVELS,
     Settings,
     resolve_bootstrap,
@@ -23,7 +24,7 @@ from stream.errors import ModelError, ScoringError
 
 _DEFAULTS = Settings()
 _TYPES: dict[str, Any] = {"models": Path, "data_dir": Path, "partitions": int}
-_TYPES["web_port"] = int
+_TYPES.update({name: int for name in INT_FIELDS})
 _METAVARS = {
     "bootstrap": "HOST:PORT",
     "topic_prefix": "PREFIX",

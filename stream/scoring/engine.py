@@ -104,6 +104,7 @@ class Engine:
         *,
         regex_timeout: float = DEFAULT_REGEX_TIMEOUT_S,
     ) -> None:
+        self.regex_timeout = regex_timeout
         self.models = tuple(
             ModelScorer(m, regex_timeout) for m in models if m.status != "draft"
         )

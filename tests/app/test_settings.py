@@ -69,3 +69,21 @@ def test_credentials_never_appear_in_the_repr() -> None:
     assert "alice" not in repr(settings)
     assert mask_credentials("bob:pw@host:9092") == "***@host:9092"
     assert mask_credentials("host:9092,host2:9092") == "host:9092,host2:9092"
+
+
+def test_input_limits_and_regex_time_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "SCORESTREAM_MAX_URL_LENGTH": "100",
+            "SCORESTREAM_MAX_PROPERTIES": "3",
+            "SCORESTREAM_MAX_MESSAGE_BYTES": "2048",
+            "SCORESTREAM_REGEX_TIMEOUT_MS": "20",
+        },
+        bootstrap="127.0.0.1:1",
+    )
+    assert settings.limits.max_url_length == 100
+    assert settings.limits.max_properties == 3
+    assert settings.limits.max_message_bytes == 2048
+    assert settings.regex_timeout_ms == 20
+    with pytest.raises(ValueError, match="max_url_length: 0; must be at least 1"):
+        Settings.from_env({"SCORESTREAM_MAX_URL_LENGTH": "0"}, bootstrap="h:1")
