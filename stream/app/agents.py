@@ -283,5 +283,11 @@ class ScoringJob:
     async def _on_revoked(self, sender: Any = None, *args: Any, **_: Any) -> None:
         revoked = args[0] if args else set()
         gone = {tp.partition for tp in revoked if tp.topic in self.kinds}
-        if gone:
+        if not gone:
+            return
+        # The group waits for this before handing the partitions on. A batch
+        # still being published must reach the changelog first: otherwise
+        # the next owner restores the records without it, scores its inputs
+        # again, and announces different changes under the same seqs.
+        async with self.lock:
             log.info("partitions revoked: %s", sorted(gone))

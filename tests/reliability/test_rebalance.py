@@ -1,4 +1,10 @@
-"""Workers joining and leaving the group mid-stream: results equal the replay."""
+"""Workers joining and leaving the group mid-stream: results equal the replay.
+
+A worker that leaves can be stopped between sending a batch's changes and
+writing its records, and the next owner then scores those inputs again:
+as after a crash, such repeats must announce the same moves (their
+clock-dependent fields may differ; see test_crash).
+"""
 
 from __future__ import annotations
 
@@ -50,7 +56,9 @@ def test_two_workers_a_third_joins_one_leaves(
     for worker in (second, third):
         assert worker.stop() == 0, worker.log_tail()
 
-    seen = check_identical(lines, read_output(kafka_config, one), models)
+    seen = check_identical(
+        lines, read_output(kafka_config, one), models, identical_repeats=False
+    )
     assert seen.contacts == 7043
     # Partitions really moved: the third worker owned some and scored input.
     assert "recovery done: partitions [" in third.log.read_text()
