@@ -41,9 +41,19 @@ MODELS = ("upsell", "cross_sell")
 
 Key = tuple[str, str, int]
 
-# What a change recomputed after a crash may say differently: the clock it
-# was computed at depends on which other inputs the refetched batch held.
-RECOMPUTED_FIELDS = {"as_of", "activity_score", "breakdown", "trigger"}
+# What a change recomputed after a crash may say differently. The refetched
+# batch can hold other inputs, which moves the clock, and can hold a
+# contact's inputs of different topics in another order, which changes which
+# of them moved the grade. The move itself (previous grade, grade, action)
+# must be the same.
+RECOMPUTED_FIELDS = {
+    "as_of",
+    "activity_score",
+    "fit_score",
+    "breakdown",
+    "trigger",
+    "cause",
+}
 
 
 def seed_models(folder: Path) -> Path:

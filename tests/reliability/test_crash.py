@@ -4,13 +4,16 @@ Delivery guarantee this proves (at-least-once with idempotent state): every
 input is applied to its contact's record exactly once, every score change
 reaches the topic at least once, and a change sent twice after a crash has
 the same (contact_id, model_id, seq) and announces the same move
-(previous_grade, grade, cause, action). Consumers that drop repeats by that
-triple see every change once, in seq order, with no gap.
+(previous_grade, grade, recommended_action). Consumers that drop repeats by
+that triple see every change once, in seq order, with no gap.
 
 Not yet byte-identical: a repeat is recomputed from the record as the
-changelog last held it, on a refetched batch that may hold other inputs of
-other contacts, so its clock-dependent fields (as_of, activity_score,
-breakdown, trigger) can differ from the first copy. The first copy wins.
+changelog last held it, on a refetched batch that may hold other inputs,
+or one contact's inputs of different topics in another order. Its
+explanation (as_of, scores, breakdown, cause, trigger) can therefore differ
+from the first copy's; the first copy wins. Nothing but luck keeps two
+arrival orders from giving different grades: that needs the changes to be
+stored with the records before they are sent, and resent from there.
 """
 
 from __future__ import annotations
