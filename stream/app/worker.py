@@ -135,6 +135,9 @@ def run_worker(settings: Settings, models: Sequence[Model]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env(bootstrap=resolve_bootstrap())
+    except ValueError as exc:
+        print(f"scorestream worker: {exc}", file=sys.stderr)
+        return 2
     except ScoringError as exc:
         print(f"scorestream worker: cannot start: {exc}", file=sys.stderr)
         return 1
