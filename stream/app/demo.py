@@ -53,6 +53,9 @@ class DemoOptions:
     partitions: int = 4
     sample_every_s: float = 1.0
     crm: bool = False
+    # Keep the worker serving its API and grade page on this port after
+    # scoring, until Ctrl-C; 0 turns the web server off.
+    serve_port: int = 0
 
 
 def check_sample_data(folder: Path | None = None) -> Path:
@@ -73,8 +76,16 @@ def check_sample_data(folder: Path | None = None) -> Path:
     return folder
 
 
-def run_demo(options: DemoOptions, say: Callable[[str], None]) -> DemoResult:
-    """Runs everything; every process it starts is stopped before it returns."""
+def run_demo(
+    options: DemoOptions,
+    say: Callable[[str], None],
+    on_scored: Callable[[DemoResult], None] | None = None,
+) -> DemoResult:
+    """Runs everything; every process it starts is stopped before it returns.
+
+    `on_scored` runs once every input is scored, while the worker still
+    serves its grade page (with `serve_port`).
+    """
     check_sample_data()
     prefix = f"demo-{time.strftime('%Y%m%d-%H%M%S')}."
     result = DemoResult()
@@ -88,7 +99,7 @@ def run_demo(options: DemoOptions, say: Callable[[str], None]) -> DemoResult:
             data_dir=options.work_dir / prefix.rstrip(".") / "state",
             partitions=options.partitions,
             clock="event",
-            web_port=0,
+            web_port=options.serve_port,
         )
         log = options.work_dir / prefix.rstrip(".") / "worker.log"
         say(f"broker {bootstrap}; topics {prefix}*; worker log {log}")
@@ -97,6 +108,10 @@ def run_demo(options: DemoOptions, say: Callable[[str], None]) -> DemoResult:
             _publish_and_follow(options, settings, config, worker, result, say)
             if options.crm:
                 _write_to_fake_crm(settings, config, result, say)
+            if on_scored is not None:
+                on_scored(result)
+            if options.serve_port:
+                _serve_until_interrupted(options.serve_port, worker, say)
         finally:
             # A worker the demo stops itself ends on SIGTERM; only one that
             # ended before that has failed and has lines worth showing.
@@ -204,6 +219,20 @@ def _write_to_fake_crm(
         CrmSink(sink_settings, config).run(exit_when_idle=3.0, max_seconds=180.0)
         result.crm_requests = len(crm.requests)
         result.crm_contacts = crm.state
+
+
+def _serve_until_interrupted(
+    port: int, worker: WorkerProcess, say: Callable[[str], None]
+) -> None:
+    say(
+        f"\nthe grade page is at http://127.0.0.1:{port}/ and the API beside it "
+        f"(e.g. curl 127.0.0.1:{port}/grades?model=upsell); Ctrl-C stops the demo"
+    )
+    try:
+        while worker.running():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        say("stopping")
 
 
 def _finished(sender: threading.Thread, probe: LagProbe, quiet_s: float) -> bool:

@@ -46,6 +46,16 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
+        "--serve",
+        type=int,
+        nargs="?",
+        const=6066,
+        default=0,
+        metavar="PORT",
+        help="after scoring, keep the worker serving the grade page and API "
+        "on 127.0.0.1:PORT (default 6066) until Ctrl-C",
+    )
+    parser.add_argument(
         "--crm",
         action="store_true",
         help="afterwards, run the CRM sink into a local fake HubSpot on "
@@ -61,7 +71,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stream.app.demo import DemoOptions, grade_table, order_note, run_demo
+    from stream.app.demo import DemoOptions, run_demo
     from stream.model.load import load_model_dir
 
     try:
@@ -77,36 +87,50 @@ def run(args: argparse.Namespace) -> int:
         work_dir=args.work_dir,
         stretch=args.stretch,
         crm=args.crm,
+        serve_port=args.serve,
     )
     try:
-        result = run_demo(options, say)
+        result = run_demo(
+            options,
+            say,
+            on_scored=(lambda r: report(r, running)) if options.serve_port else None,
+        )
     except ScoringError as exc:
         print(f"scorestream demo: {exc}", file=sys.stderr)
         return 1
+    if not options.serve_port:
+        report(result, running)
+    return 0
+
+
+def report(result: Any, models: list[Any]) -> None:
+    """The grade tables and the counts; the CRM summary with --crm."""
+    from stream.app.demo import grade_table, order_note
 
     print()
-    for model in running:
+    for model in models:
         for line in grade_table(result, model.id):
             print(line)
         print()
-    note = order_note({m.id: m.hysteresis for m in running})
+    note = order_note({m.id: m.hysteresis for m in models})
     if note:
         print(note)
         print()
     published = result.published.total if result.published else 0
     totals = result.totals or {}
+    rate = totals.get("events_per_s")
     print(
         f"events in: {published:,}   dead-lettered: {result.dead_letters:,}   "
         f"changes out: {result.changes:,}   "
-        f"worker: {totals.get('events_per_s', 0):,} events/s"
+        + (f"worker: {rate:,} events/s" if rate is not None else "")
     )
-    print(
-        "(the worker's rate runs from its first batch to its last, while the "
-        "inputs were still being published; `./run bench` measures it properly)"
-    )
-    if options.crm:
+    if rate is not None:
+        print(
+            "(the worker's rate runs from its first batch to its last, while the "
+            "inputs were still being published; `./run bench` measures it properly)"
+        )
+    if result.crm_contacts:
         print_crm(result)
-    return 0
 
 
 def print_crm(result: Any) -> None:
