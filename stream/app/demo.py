@@ -111,7 +111,7 @@ def run_demo(
             if on_scored is not None:
                 on_scored(result)
             if options.serve_port:
-                _serve_until_interrupted(options.serve_port, worker, say)
+                _serve_until_interrupted(options.serve_port, settings, worker, say)
         finally:
             # A worker the demo stops itself ends on SIGTERM; only one that
             # ended before that has failed and has lines worth showing.
@@ -222,11 +222,14 @@ def _write_to_fake_crm(
 
 
 def _serve_until_interrupted(
-    port: int, worker: WorkerProcess, say: Callable[[str], None]
+    port: int, settings: Settings, worker: WorkerProcess, say: Callable[[str], None]
 ) -> None:
     say(
         f"\nthe grade page is at http://127.0.0.1:{port}/ and the API beside it "
-        f"(e.g. curl 127.0.0.1:{port}/grades?model=upsell); Ctrl-C stops the demo"
+        f"(e.g. curl 127.0.0.1:{port}/grades?model=upsell); Ctrl-C stops the demo.\n"
+        "To change a model live, edit a copy (bump its version) and push it:\n"
+        f"  scorestream model push MODEL.yaml --bootstrap {settings.bootstrap} "
+        f"--topic-prefix {settings.topic_prefix}"
     )
     try:
         while worker.running():
