@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stream.decode import DEFAULT_LIMITS, Limits
+from stream.envsettings import BOOTSTRAP_FALLBACK_ENV, settings_values
 from stream.kafka.topics import DEFAULT_PREFIX
 
 Clock = Literal["live", "event"]
@@ -38,7 +39,6 @@ ENV: dict[str, str] = {
     "max_url_length": "SCORESTREAM_MAX_URL_LENGTH",
     "regex_timeout_ms": "SCORESTREAM_REGEX_TIMEOUT_MS",
 }
-BOOTSTRAP_FALLBACK_ENV = "KAFKA_BOOTSTRAP"
 # Where --help says the broker comes from when no option or variable names one.
 BOOTSTRAP_SOURCES = (
     f"env {ENV['bootstrap']}, else {BOOTSTRAP_FALLBACK_ENV}, else the local "
@@ -170,16 +170,7 @@ class Settings:
     ) -> Settings:
         """Defaults, then environment variables, then explicit `overrides`."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name, var in ENV.items():
-            raw = env.get(var)
-            if raw is None and name == "bootstrap":
-                raw = env.get(BOOTSTRAP_FALLBACK_ENV)
-            if raw is not None and raw.strip() != "":
-                values[name] = _convert(name, raw.strip(), var)
-        for name, value in overrides.items():
-            if value is not None:
-                values[name] = value
+        values = settings_values(env, ENV, _convert, overrides)
         return replace(cls(), **values)
 
 

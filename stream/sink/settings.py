@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from stream.envsettings import settings_values
 from stream.errors import BrokerError, SinkError
 from stream.kafka.config import default_bootstrap
 from stream.kafka.topics import DEFAULT_PREFIX
@@ -52,7 +53,6 @@ ENV: dict[str, str] = {
     "summary_every_s": "SCORESTREAM_CRM_SUMMARY_EVERY_S",
     "dry_run": "SCORESTREAM_CRM_DRY_RUN",
 }
-BOOTSTRAP_FALLBACK_ENV = "KAFKA_BOOTSTRAP"
 SECRET_FIELDS = frozenset({"token", "webhook_secret"})
 
 HELP: dict[str, str] = {
@@ -240,16 +240,9 @@ class SinkSettings:
     ) -> SinkSettings:
         """Defaults, then environment variables, then explicit `overrides`."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name, var in ENV.items():
-            raw = env.get(var)
-            if raw is None and name == "bootstrap":
-                raw = env.get(BOOTSTRAP_FALLBACK_ENV)
-            if raw is not None and (raw.strip() != "" or name in _PROPERTY_FIELDS):
-                values[name] = _convert(name, raw.strip(), var)
-        for name, value in overrides.items():
-            if value is not None:
-                values[name] = value
+        values = settings_values(
+            env, ENV, _convert, overrides, keep_blank=_PROPERTY_FIELDS
+        )
         if "bootstrap" not in values:
             # The broker `scorestream broker start` left running, if any.
             with contextlib.suppress(BrokerError):
