@@ -9,7 +9,16 @@ Record layout (short keys keep RocksDB and the changelog small):
     {"p": {name: [value, ts]},          properties; value null = cleared
      "c": {counter_key: [b, n, ...]},   event counts per period bucket
      "e": {event_id: ts},               ids of counted events still in a window
-     "g": {model_id: [grade, seq, version]}}   last emitted grade per model
+     "g": {model_id: [grade, seq, version]},   last emitted grade per model
+     "o": [batch, [[shadow, change], ...]]}   changes not yet confirmed sent
+
+The worker writes a batch's score changes into the records of the contacts
+they belong to, in the same write as the state that produced them, before
+sending them. After a crash the restarted worker sends these stored copies
+again (byte for byte) instead of recomputing them, so a repeat can never
+announce a different move. `batch` tells which batch wrote them: a marker
+per partition says up to which batch the changes are known to be sent.
+Offline replay never fills this field.
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ from typing import Any
 import orjson
 
 from stream.errors import StateError
+
+Unsent = list[tuple[bool, bytes]]
+"""(shadow, encoded change) of the changes a batch made for one contact."""
 
 
 @dataclass(slots=True)
@@ -37,6 +49,8 @@ class ContactState:
     counters: dict[str, dict[int, int]] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)
     grades: dict[str, GradeMark] = field(default_factory=dict)
+    unsent: Unsent = field(default_factory=list)
+    unsent_batch: int = 0
 
     def property_values(self) -> dict[str, Any]:
         """Current values only, cleared properties left out."""
@@ -61,6 +75,16 @@ class ContactState:
             record["g"] = {
                 m: [g.grade, g.seq, g.version] for m, g in self.grades.items()
             }
+        if self.unsent:
+            # Embedded as JSON, not as strings: no escaping, and re-encoding
+            # the parsed copy gives back the very same bytes.
+            record["o"] = [
+                self.unsent_batch,
+                [
+                    [int(shadow), orjson.Fragment(value)]
+                    for shadow, value in self.unsent
+                ],
+            ]
         return orjson.dumps(record)
 
     @classmethod
@@ -81,6 +105,12 @@ class ContactState:
                     for m, (g, seq, ver) in record.get("g", {}).items()
                 },
             )
+            if "o" in record:
+                batch, unsent = record["o"]
+                state.unsent_batch = int(batch)
+                state.unsent = [
+                    (bool(shadow), orjson.dumps(change)) for shadow, change in unsent
+                ]
         except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
             raise StateError(
                 f"stored contact record is unreadable ({exc}); it was not written "

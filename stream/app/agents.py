@@ -4,13 +4,15 @@ One agent subscribes the three input topics. They are co-partitioned by
 contact id, so one contact's inputs reach one task in order, and the state
 table is only ever written by that task. Inputs are scored in batches: the
 batch consumer (see fastpath) hands over everything fetched at once. Every
-contact a batch touches is written once, and the batch's results leave in
-the order described in outbox before its offsets are acknowledged. A crash
-therefore replays at most whole batches, and the event ids kept in each
-contact record make the replay harmless.
+contact a batch touches is written once, together with the score changes
+the batch made for it, and the batch's results leave in the order described
+in outbox before its offsets are acknowledged. A crash therefore replays at
+most whole batches: the event ids kept in each contact record make the
+replayed inputs harmless, and the stored changes are sent again as they
+were first made.
 
-After a crash, score changes of the replayed batch can be sent twice, with
-the same `seq`: consumers drop duplicates by (contact_id, model_id, seq).
+After a crash, score changes of the last batch can be sent twice, byte for
+byte the same: consumers drop duplicates by (contact_id, model_id, seq).
 """
 
 from __future__ import annotations
@@ -175,26 +177,47 @@ class ScoringJob:
             topic = self.shadow_topic if change.shadow else self.changes_topic
             value = jsonutil.dumps(change.to_dict())
             self.outbox.add(topic, change.contact_id.encode(), value)
+            self.store.add_unsent(change.contact_id, change.shadow, value)
             self.stats.changes_out += 1
             if change.cause == "decay":
                 self.stats.decay_changes += 1
 
     async def publish(self) -> None:
-        """Send what was scored since the last publish, then store it locally."""
-        records = self.store.take_records()
+        """Store what was scored since the last publish, then send it."""
         now = self.processor.now
-        if now is not None and now != self.stats.clock_written:
+        clock_moved = now is not None and now != self.stats.clock_written
+        if not (self.store.has_writes() or self.outbox or clock_moved):
+            return
+        batch, records, with_changes = self.store.take_records()
+        if clock_moved:
+            assert now is not None
             records += [self.store.clock_record(p, now) for p in self.partitions]
             self.stats.clock_written = now
         messages = self.outbox.take()
-        if not records and not messages:
+        if records:
+            last = await outbox.send_records(
+                self.app.producer, self.store.changelog_topic(), records
+            )
+            self.store.write_local(records)
+            for sent in last.values():
+                self.store.persisted(sent)
+        await outbox.send_messages(self.app.producer, messages)
+        await self._mark_sent({p: batch for p in with_changes})
+
+    async def _mark_sent(self, batches: dict[int, int]) -> None:
+        """Record that the changes stored by these batches went out.
+
+        Not waited for: the next batch's changelog flush takes the markers
+        along, and a crash that loses one only makes the next owner send
+        copies of changes already sent.
+        """
+        if not batches:
             return
-        last = await outbox.publish(
-            self.app.producer, messages, self.store.changelog_topic(), records
-        )
-        self.store.write_local(records)
-        for sent in last.values():
-            self.store.persisted(sent)
+        markers = [self.store.sent_record(p, b) for p, b in batches.items()]
+        changelog = self.store.changelog_topic()
+        for partition, key, value in markers:
+            await self.app.producer.send(changelog, key, value, partition, None, None)
+        self.store.put_local(markers)
 
     # -- rejects --------------------------------------------------------------
 
@@ -267,9 +290,10 @@ class ScoringJob:
             added = actives - self.partitions
             self.partitions = actives
             if added:
-                recovery.rebuild(
+                resend = recovery.rebuild(
                     self.store, self.processor, added, event_clock=not self.live
                 )
+                await self._resend(resend)
             log.info(
                 "recovery done: partitions %s; %d contacts on the decay schedule",
                 sorted(actives) or "none",
@@ -279,6 +303,23 @@ class ScoringJob:
                 # Catch up on the boundaries passed while no worker ran.
                 self.catch_up(wall_ms())
                 await self.publish()
+
+    async def _resend(self, resend: recovery.Resend) -> None:
+        """Send again the stored changes a crash left unconfirmed."""
+        if not resend.changes:
+            return
+        for contact_id, shadow, value in resend.changes:
+            topic = self.shadow_topic if shadow else self.changes_topic
+            self.outbox.add(topic, contact_id.encode(), value)
+        await outbox.send_messages(self.app.producer, self.outbox.take())
+        await self._mark_sent(resend.batches)
+        self.stats.resent += len(resend.changes)
+        log.info(
+            "sent again %d score changes stored by batches not confirmed sent "
+            "(partitions %s)",
+            len(resend.changes),
+            sorted(resend.batches),
+        )
 
     async def _on_revoked(self, sender: Any = None, *args: Any, **_: Any) -> None:
         revoked = args[0] if args else set()

@@ -1,19 +1,26 @@
 """Sends a batch's results in the order that lets a crash lose nothing.
 
 A batch produces messages (score changes, dead letters) and contact records.
-They leave in three steps, each waiting for the previous one:
+Each record carries the score changes the batch made for its contact. They
+leave in three steps, each waiting for the previous one:
 
-1. the messages, and the broker confirms them;
-2. the records to the table's changelog, and the broker confirms them;
-3. the records to the local RocksDB.
+1. the records to the table's changelog, and the broker confirms them;
+2. the records to the local RocksDB;
+3. the messages, and the broker confirms them.
 
-Only then are the batch's input offsets acknowledged. If the worker dies
-before step 2, the contact records still say the batch never happened, so
-the redelivered inputs produce the same changes again (same seq: consumers
-drop the copies). If it dies after step 2, the records say the inputs were
-seen, and nothing is produced twice: their messages went out in step 1.
-Sending the records first could lose changes for good; sending everything
-at once would leave it to chance.
+Only then are the batch's input offsets acknowledged, and the next batch's
+changelog write carries a marker saying this batch's changes went out.
+
+If the worker dies before step 1 completes, the records still say the
+batch never happened: its inputs are delivered again and scored as if for
+the first time. If it dies after step 1, the records say the inputs were
+seen (the redelivered ones change nothing) and hold the changes: the next
+owner of the partition sends every stored change newer than the marker
+again, byte for byte. A change can thus reach its topic twice, never in two
+versions, and never not at all. Sending the messages first would leave a
+crash between the steps to re-score the inputs, perhaps in another order
+(three topics interleave freely), and announce another move under a seq
+already sent.
 """
 
 from __future__ import annotations
@@ -62,25 +69,15 @@ class Outbox:
         return taken
 
 
-async def publish(
-    producer: Producer,
-    messages: Sequence[Message],
-    changelog: str,
-    records: Sequence[Record],
+async def send_records(
+    producer: Producer, changelog: str, records: Sequence[Record]
 ) -> dict[int, Any]:
-    """Steps 1 and 2; returns the last changelog send per partition.
+    """Step 1; returns the last changelog send per partition.
 
-    The caller does step 3 and then reports the returned sends to Faust as
-    persisted, so that its restart replays only the changelog beyond them.
+    The caller writes the records locally and then reports the returned
+    sends to Faust as persisted, so that its restart replays only the
+    changelog beyond them.
     """
-    sent = [
-        await producer.send(topic, key, value, None, None, None)
-        for topic, key, value in messages
-    ]
-    if sent:
-        await producer.flush()
-        _check(sent, "score changes or dead letters")
-
     last: dict[int, Any] = {}
     sent = []
     for partition, key, value in records:
@@ -92,6 +89,17 @@ async def publish(
         await producer.flush()
         _check(sent, f"contact records to {changelog}")
     return last
+
+
+async def send_messages(producer: Producer, messages: Sequence[Message]) -> None:
+    """Step 3: the score changes and dead letters, confirmed."""
+    sent = [
+        await producer.send(topic, key, value, None, None, None)
+        for topic, key, value in messages
+    ]
+    if sent:
+        await producer.flush()
+        _check(sent, "score changes or dead letters")
 
 
 def _check(sent: list[Any], what: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from stream.app.store import TableStore
 from stream.processor import Processor
@@ -30,14 +31,25 @@ def drop(store: TableStore, processor: Processor, partitions: Iterable[int]) -> 
     log.info("partitions dropped: %s", gone)
 
 
+@dataclass
+class Resend:
+    """Stored changes of batches not confirmed sent, to send again in order."""
+
+    changes: list[tuple[str, bool, bytes]] = field(default_factory=list)
+    # Partition -> the highest batch whose changes are among them.
+    batches: dict[int, int] = field(default_factory=dict)
+    scanned: int = 0
+
+
 def rebuild(
     store: TableStore,
     processor: Processor,
     partitions: Iterable[int],
     *,
     event_clock: bool,
-) -> int:
-    """Bind and schedule the stored contacts of `partitions`; how many were read.
+) -> Resend:
+    """Bind and schedule the stored contacts of `partitions`, and collect the
+    changes they hold that no marker says were sent.
 
     Each partition's stored clock says how far its decay re-grades had run,
     so a contact is scheduled for the first boundary after it. On the event
@@ -45,26 +57,47 @@ def rebuild(
     restart scores exactly as an uninterrupted run would.
     """
     started = time.monotonic()
-    scanned = 0
+    resend = Resend()
     added = sorted(partitions)
+    highest = 0
+    pending: list[tuple[int, str, ContactState]] = []
     for partition in added:
         clock = store.read_clock(partition)
         if clock is not None and event_clock:
             now = processor.now
             processor.now = clock if now is None else max(now, clock)
+        sent = store.read_sent(partition)
+        highest = max(highest, sent)
         for _, contact_id, state in store.scan([partition]):
-            scanned += 1
+            resend.scanned += 1
             store.bind(contact_id, partition)
             if state.has_live_activity():
                 after = clock if clock is not None else latest_input(state)
                 processor.track(contact_id, state, after)
+            if state.unsent:
+                highest = max(highest, state.unsent_batch)
+                if state.unsent_batch > sent:
+                    pending.append((state.unsent_batch, contact_id, state))
+                    batches = resend.batches
+                    batches[partition] = max(
+                        state.unsent_batch, batches.get(partition, 0)
+                    )
+    # Batches are numbered in the order they were sent; within one batch
+    # contacts are independent, and each contact keeps its changes' order.
+    pending.sort(key=lambda item: item[0])
+    resend.changes = [
+        (contact_id, shadow, value)
+        for _, contact_id, state in pending
+        for shadow, value in state.unsent
+    ]
+    store.recovered(highest)
     log.info(
         "partitions assigned: %s; %d contacts read in %.2f s",
         added,
-        scanned,
+        resend.scanned,
         time.monotonic() - started,
     )
-    return scanned
+    return resend
 
 
 def latest_input(state: ContactState) -> int:

@@ -15,6 +15,8 @@ class Stats:
     duplicates: int = 0
     changes_out: int = 0
     decay_changes: int = 0
+    # Stored changes sent again after a crash (copies of changes sent before).
+    resent: int = 0
     batches: int = 0
     busy_s: float = 0.0
     first_batch_at: float | None = None
@@ -72,6 +74,7 @@ class Stats:
             "duplicates": self.duplicates,
             "changes_out": self.changes_out,
             "decay_changes": self.decay_changes,
+            "resent": self.resent,
             "batches": self.batches,
             "busy_s": round(self.busy_s, 3),
             "span_s": round(span, 3),

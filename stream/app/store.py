@@ -20,13 +20,21 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from stream.errors import StateError
-from stream.state import ContactState, GradeMark
+from stream.state import ContactState, GradeMark, Unsent
 
 log = logging.getLogger(__name__)
 
 # Contact ids cannot hold control characters (decode rejects them), so a
 # key starting with NUL can never collide with a contact.
 CLOCK_KEY = b"\x00clock"
+# Per partition: the last batch whose score changes are confirmed sent.
+SENT_KEY = b"\x00sent"
+
+
+def is_contact_key(key: bytes) -> bool:
+    """Whether a table key is a contact's (the others start with NUL)."""
+    return not key.startswith(b"\x00")
+
 
 Record = tuple[int, bytes, bytes]
 """(partition, key, value) of one table write."""
@@ -41,6 +49,8 @@ def copy_state(state: ContactState) -> ContactState:
         grades={
             m: GradeMark(g.grade, g.seq, g.version) for m, g in state.grades.items()
         },
+        unsent=list(state.unsent),
+        unsent_batch=state.unsent_batch,
     )
 
 
@@ -53,6 +63,11 @@ class TableStore:
         self._dirty: set[str] = set()
         self.partition_of: dict[str, int] = {}
         self.writes = 0
+        # Score changes made since the last take, per contact, in order.
+        self._unsent: dict[str, Unsent] = {}
+        # The number the next take gives its batch; above every batch number
+        # stored in an owned partition (see `recovered`).
+        self.batch = 1
 
     # -- StateStore -----------------------------------------------------------
 
@@ -90,6 +105,12 @@ class TableStore:
         state = self.get(contact_id)
         return None if state is None else copy_state(state)
 
+    def add_unsent(self, contact_id: str, shadow: bool, value: bytes) -> None:
+        """Keep a score change with its contact's record until it is sent."""
+        self._unsent.setdefault(contact_id, []).append((shadow, value))
+        if contact_id in self.partition_of:
+            self._dirty.add(contact_id)
+
     def restore(self, contact_id: str, saved: ContactState | None) -> None:
         """Put back a state taken by `snapshot` (None: the contact is new)."""
         if saved is None:
@@ -98,27 +119,68 @@ class TableStore:
         else:
             self._pending[contact_id] = saved
 
-    def take_records(self) -> list[Record]:
-        """The records of every contact changed since the last take."""
-        records = [
-            (self.partition_of[c], c.encode(), self._pending[c].to_bytes())
-            for c in self._dirty
-        ]
+    def has_writes(self) -> bool:
+        """Whether a take would return any record."""
+        return bool(self._dirty)
+
+    def take_records(self) -> tuple[int, list[Record], set[int]]:
+        """The batch number, the records of every contact changed since the
+        last take (each carrying its unsent changes), and the partitions
+        whose records carry changes."""
+        batch = self.batch
+        records: list[Record] = []
+        with_changes: set[int] = set()
+        for contact_id in self._dirty:
+            state = self._pending[contact_id]
+            partition = self.partition_of[contact_id]
+            # A record's stored changes are only ever its latest batch's.
+            state.unsent = self._unsent.pop(contact_id, [])
+            state.unsent_batch = batch if state.unsent else 0
+            if state.unsent:
+                with_changes.add(partition)
+            records.append((partition, contact_id.encode(), state.to_bytes()))
         self._dirty.clear()
+        if self._unsent:
+            raise StateError(
+                f"score changes for {len(self._unsent)} contacts that have no "
+                "record to travel with (first: "
+                f"{next(iter(self._unsent))!r}); this is a bug"
+            )
         self.writes += len(records)
-        return records
+        if records:
+            self.batch += 1
+        return batch, records, with_changes
+
+    @staticmethod
+    def sent_record(partition: int, batch: int) -> Record:
+        """Says the changes of batches up to `batch` in `partition` went out."""
+        return partition, SENT_KEY, str(batch).encode()
+
+    def read_sent(self, partition: int) -> int:
+        raw = self._db(partition).get(SENT_KEY)
+        return 0 if raw is None else int(raw)
+
+    def recovered(self, highest_batch: int) -> None:
+        """Number later batches above `highest_batch`, a batch number found
+        in a partition just taken over: the markers compare numbers."""
+        self.batch = max(self.batch, highest_batch + 1)
 
     def write_local(self, records: Iterable[Record]) -> None:
         """Write records to the local RocksDB (after the changelog has them)."""
-        for partition, key, value in records:
-            self._db(partition).put(key, value)
+        self.put_local(records)
         # Whatever was changed since `take_records` stays cached.
         self._pending = {c: self._pending[c] for c in self._dirty}
+
+    def put_local(self, records: Iterable[Record]) -> None:
+        """Only the RocksDB writes of `write_local`; the cache stays as it is."""
+        for partition, key, value in records:
+            self._db(partition).put(key, value)
 
     def discard(self) -> None:
         """Forget unwritten changes (the batch is abandoned)."""
         self._dirty.clear()
         self._pending.clear()
+        self._unsent.clear()
 
     # -- the scoring clock ----------------------------------------------------
 
@@ -141,7 +203,7 @@ class TableStore:
         Reads each record once: the cost grows with the number of contacts,
         which is acceptable at start-up and after a rebalance.
         """
-        skip = {CLOCK_KEY, self._offset_key()}
+        skip = {CLOCK_KEY, SENT_KEY, self._offset_key()}
         for partition in partitions:
             for key, value in self._db(partition).items():
                 if key in skip:
@@ -167,6 +229,7 @@ class TableStore:
             del self.partition_of[contact_id]
             self._pending.pop(contact_id, None)
             self._dirty.discard(contact_id)
+            self._unsent.pop(contact_id, None)
         return dropped
 
     # -- Faust internals, kept in one place -----------------------------------

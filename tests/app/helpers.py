@@ -14,7 +14,7 @@ from stream.app.lag import LagProbe
 from stream.app.process import WorkerProcess, spawn_worker
 from stream.app.publish import parse_lines, publish
 from stream.app.settings import Settings
-from stream.app.store import CLOCK_KEY
+from stream.app.store import is_contact_key
 from stream.app.tail import read_all
 from stream.kafka import topics
 from stream.state import ContactState
@@ -96,7 +96,7 @@ def read_states(
     topic = f"{faust_id(settings)}-contacts-changelog"
     latest: dict[bytes, bytes] = {}
     for _, key, value in read_all(config, [topic], idle_s=2.0):
-        if key is not None and key != CLOCK_KEY:
+        if key is not None and is_contact_key(key):
             latest[key] = value
     return {k.decode(): ContactState.from_bytes(v) for k, v in latest.items()}
 

@@ -37,7 +37,7 @@ class FakeMessage:
 
 def drain(job: ScoringJob) -> dict[str, list[dict[str, Any]]]:
     """Does what `publish` does, minus Kafka: messages by short topic name."""
-    records = job.store.take_records()
+    _, records, _ = job.store.take_records()
     job.store.write_local(records)
     out: dict[str, list[dict[str, Any]]] = {}
     for topic, _, value in job.outbox.take():
@@ -154,6 +154,8 @@ def test_the_undo_copy_covers_every_field_of_a_contact_record() -> None:
         "counters",
         "seen",
         "grades",
+        "unsent",
+        "unsent_batch",
     }
 
 
@@ -164,6 +166,8 @@ class FakeProducer:
         self.calls: list[str] = []
         self.fail_topic = fail_topic
         self.offsets: dict[tuple[str, int], int] = {}
+        # Last value sent per key, to score-change topics (also failed ones).
+        self.values: dict[str, bytes] = {}
 
     async def send(
         self,
@@ -175,6 +179,8 @@ class FakeProducer:
         headers: Any,
     ) -> asyncio.Future[Any]:
         self.calls.append(f"send {topic.removeprefix('unit.')}")
+        if topic.endswith("score-changes") and key is not None and value is not None:
+            self.values[key.decode()] = value
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if topic == self.fail_topic:
             future.set_exception(RuntimeError("broker said no"))
@@ -189,7 +195,7 @@ class FakeProducer:
         self.calls.append("flush")
 
 
-def test_publish_sends_changes_before_records_and_writes_locally_last(
+def test_publish_stores_records_with_their_changes_before_sending_them(
     job: ScoringJob, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     producer = FakeProducer()
@@ -200,29 +206,85 @@ def test_publish_sends_changes_before_records_and_writes_locally_last(
 
     changelog = job.store.changelog_topic().removeprefix("unit.")
     assert producer.calls == [
-        "send score-changes",
-        "send score-changes",
-        "flush",
         *[f"send {changelog}"] * 4,  # A and B, and the clock of both partitions
         "flush",
+        "send score-changes",
+        "send score-changes",
+        "flush",
+        f"send {changelog}",
     ]
-    assert job.store._db(0).get(b"A") is not None
     assert job.store.read_clock(1) == MIDNIGHT + 1
     assert job.table.data.persisted_offset(TP(job.store.changelog_topic(), 0)) == 2
+    # The record holds the very bytes that were sent, tagged with batch 1.
+    state = ContactState.from_bytes(job.store._db(0).get(b"A"))
+    assert state.unsent_batch == 1
+    assert [value for _, value in state.unsent] == [producer.values["A"]]
+    assert jsonutil.loads(state.unsent[0][1])["grade"] == "D1"
+
+    # A marker says batch 1 went out (both contacts are in partition 0);
+    # the next batch's flush takes it along.
+    assert producer.calls[-1] == f"send {changelog}"
+    assert job.store.read_sent(0) == 1
+    assert job.store.read_sent(1) == 0
+
+    # A record written again drops the changes it held.
+    job.handle_messages([visit("A", MIDNIGHT + 2, 2, 2)])
+    producer.calls.clear()
+    asyncio.run(job.publish())
+
+    assert producer.calls == [*[f"send {changelog}"] * 3, "flush"]
+    again = ContactState.from_bytes(job.store._db(0).get(b"A"))
+    assert (again.unsent, again.unsent_batch) == ([], 0)
 
 
-def test_a_failed_send_stops_the_batch_before_any_record_is_written(
+def test_a_failed_changelog_write_sends_nothing_and_stores_nothing(
     job: ScoringJob, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    producer = FakeProducer(fail_topic="unit.score-changes")
+    producer = FakeProducer(fail_topic=job.store.changelog_topic())
     monkeypatch.setattr(job.app, "_producer", producer)
     job.handle_messages([visit("A", MIDNIGHT, 1)])
 
     with pytest.raises(BrokerError, match="broker said no"):
         asyncio.run(job.publish())
 
-    assert not any(c.endswith("changelog") for c in producer.calls)
+    assert "send score-changes" not in producer.calls
     assert job.store._db(0).get(b"A") is None
+
+
+def test_changes_stored_but_not_confirmed_are_sent_again_byte_for_byte(
+    job: ScoringJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker dies between storing the records and sending the changes.
+    lost = FakeProducer(fail_topic="unit.score-changes")
+    monkeypatch.setattr(job.app, "_producer", lost)
+    job.handle_messages([visit("A", MIDNIGHT, 1), visit("B", MIDNIGHT + 1, 1, 1)])
+    with pytest.raises(BrokerError):
+        asyncio.run(job.publish())
+    first = dict(lost.values)
+
+    # The next owner of the partitions finds them in the records.
+    restarted = FakeProducer()
+    monkeypatch.setattr(job.app, "_producer", restarted)
+    job.store.discard()
+    job.store.forget([0, 1])
+    job.partitions = set()
+    monkeypatch.setattr(
+        job.app.assignor,
+        "assigned_actives",
+        lambda: {TP("unit.page-visits", 0), TP("unit.page-visits", 1)},
+    )
+    asyncio.run(job._on_recovered())
+
+    assert restarted.values == first
+    assert job.stats.resent == 2
+    # Redelivered inputs are duplicates: nothing new to send.
+    job.handle_messages([visit("A", MIDNIGHT, 1), visit("B", MIDNIGHT + 1, 1, 1)])
+    restarted.calls.clear()
+    asyncio.run(job.publish())
+    assert "send score-changes" not in restarted.calls
+    assert job.store.read_sent(0) == 1
+    # Batches after the recovery are numbered above every stored one.
+    assert job.store.batch > 1
 
 
 def test_an_error_after_the_clock_moved_keeps_the_decay_changes_of_others(

@@ -2,18 +2,11 @@
 
 Delivery guarantee this proves (at-least-once with idempotent state): every
 input is applied to its contact's record exactly once, every score change
-reaches the topic at least once, and a change sent twice after a crash has
-the same (contact_id, model_id, seq) and announces the same move
-(previous_grade, grade, recommended_action). Consumers that drop repeats by
-that triple see every change once, in seq order, with no gap.
-
-Not yet byte-identical: a repeat is recomputed from the record as the
-changelog last held it, on a refetched batch that may hold other inputs,
-or one contact's inputs of different topics in another order. Its
-explanation (as_of, scores, breakdown, cause, trigger) can therefore differ
-from the first copy's; the first copy wins. Nothing but luck keeps two
-arrival orders from giving different grades: that needs the changes to be
-stored with the records before they are sent, and resent from there.
+reaches the topic at least once, and a change sent twice after a crash is
+byte for byte the first copy (the worker stores each batch's changes in the
+contact records before sending them, and resends the stored bytes).
+Consumers that drop repeats by (contact_id, model_id, seq) see every change
+once, in seq order, with no gap.
 """
 
 from __future__ import annotations
@@ -90,19 +83,6 @@ def run_with_kills(
     return last
 
 
-# Known defect, kept visible instead of hidden: a repeat after a crash is
-# recomputed, and when the refetched batch holds a contact's inputs from
-# two topics in another order it can announce a different move under the
-# same seq (seen once in a CI-like run: A3 by property change vs D2 by
-# event). Removing it needs each batch's changes stored in the contact
-# records before they are sent, and resent from there after a restart.
-# Until then the test reports XFAIL on that run instead of failing CI;
-# every other run must pass all its checks (XPASS).
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect: a repeat after a crash can announce another move "
-    "under the same seq (recomputed from another arrival order)",
-)
 def test_kill9_at_random_points_loses_and_changes_nothing(
     kafka_config: dict[str, str],
     kafka_topics: Callable[..., dict[str, str]],
@@ -118,12 +98,11 @@ def test_kill9_at_random_points_loses_and_changes_nothing(
     last = run_with_kills(lines, points, kafka_config, settings, run_worker)
     assert last.stop() == 0, last.log_tail()
 
-    seen = check_identical(
-        lines, read_output(kafka_config, settings), models, identical_repeats=False
-    )
+    seen = check_identical(lines, read_output(kafka_config, settings), models)
     print(
         f"seed {SEED}: {len(points)} kills {points}; {seen.pairs} pairs "
         f"{seen.repeats} repeats {seen.differing_repeats} differ in {seen.differing}"
     )
     assert seen.contacts == 7043
+    assert seen.differing_repeats == 0
     assert log_size(last) > 0
