@@ -92,8 +92,10 @@ def run_worker(settings: Settings, models: Sequence[Model]) -> int:
     from stream.app.agents import ScoringJob
     from stream.app.app import create_app
     from stream.app.lifecycle import install_lifecycle
+    from stream.app.logmask import install_secret_mask
     from stream.app.web import install_web
 
+    install_secret_mask(settings)
     check_web_port(settings)
     check_broker(settings)
     uvloop = _use_uvloop()
