@@ -37,7 +37,7 @@ import enum
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stream import jsonutil
@@ -50,6 +50,7 @@ from stream.messages import (
     PropertyChange,
 )
 from stream.timestamps import parse_timestamp
+from stream.urlprivacy import UrlQuery, redact_fields, redact_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,10 @@ class Limits:
     max_properties: int = 200
     max_property_name_length: int = 256
     max_string_value_length: int = 8192
+    # What happens to the query and fragment of `url` and `referrer` (see
+    # stream.urlprivacy); the key only matters for `hash`.
+    url_query: UrlQuery = "keep"
+    url_query_key: bytes = field(default=b"", repr=False)
 
 
 DEFAULT_LIMITS = Limits()
@@ -160,6 +165,8 @@ def decode_obj(
         value = obj.get(name)
         if value is not None:
             fields[name] = _text(value, name, limits, required=False)
+    if limits.url_query != "keep":
+        redact_fields(fields, limits.url_query, limits.url_query_key)
     raw = obj.get("properties")
     properties = {} if raw is None else _properties(raw, limits, clears=False)
     return ActivityEvent(kind, event_id, contact_id, timestamp, fields, properties)
@@ -197,24 +204,36 @@ def dead_letter_record(
     reason: str,
     detail: str,
     max_value_bytes: int = DEAD_LETTER_KEEP_BYTES,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """A dead-letter record: where the input came from, its bytes, and why.
 
     The original bytes are kept base64-encoded so any input, even invalid
     UTF-8, survives the trip; a value longer than `max_value_bytes` is cut
     (and marked so) because the dead-letter topic has a size limit too.
+    When `limits.url_query` is not `keep`, the kept copy has its query
+    strings hashed or removed first, and `value_redacted` says whether
+    that changed it.
     """
-    kept = value[:max_value_bytes]
-    return {
+    shown = value
+    if limits.url_query != "keep":
+        shown = redact_message(
+            value, limits.url_query, limits.url_query_key, limits.max_message_bytes
+        )
+    kept = shown[:max_value_bytes]
+    record: dict[str, Any] = {
         "topic": topic,
         "partition": partition,
         "offset": offset,
         "key_base64": None if key is None else base64.b64encode(key).decode(),
         "value_base64": base64.b64encode(kept).decode(),
         "value_size": len(value),
-        "value_truncated": len(kept) < len(value),
+        "value_truncated": len(kept) < len(shown),
         "error": {"reason": reason, "detail": detail},
     }
+    if limits.url_query != "keep":
+        record["value_redacted"] = shown != value
+    return record
 
 
 def _load(data: bytes, limits: Limits) -> Any:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from stream.decode import DEFAULT_LIMITS, Limits
 from stream.envsettings import BOOTSTRAP_FALLBACK_ENV, settings_values
 from stream.kafka.topics import DEFAULT_PREFIX
+from stream.urlprivacy import MIN_KEY_LENGTH, URL_QUERY_MODES, UrlQuery
 
 Clock = Literal["live", "event"]
 Guarantee = Literal["at_least_once", "exactly_once"]
@@ -37,8 +38,15 @@ ENV: dict[str, str] = {
     "max_message_bytes": "SCORESTREAM_MAX_MESSAGE_BYTES",
     "max_properties": "SCORESTREAM_MAX_PROPERTIES",
     "max_url_length": "SCORESTREAM_MAX_URL_LENGTH",
+    "max_id_length": "SCORESTREAM_MAX_ID_LENGTH",
+    "max_property_name_length": "SCORESTREAM_MAX_PROPERTY_NAME_LENGTH",
     "regex_timeout_ms": "SCORESTREAM_REGEX_TIMEOUT_MS",
+    "url_query": "SCORESTREAM_URL_QUERY",
+    "url_query_key": "SCORESTREAM_URL_QUERY_KEY",
 }
+# Read from the environment only: a command-line option would show the
+# value to every user of the machine (`ps`), and --help must not list it.
+SECRET_FIELDS = ("url_query_key",)
 # Where --help says the broker comes from when no option or variable names one.
 BOOTSTRAP_SOURCES = (
     f"env {ENV['bootstrap']}, else {BOOTSTRAP_FALLBACK_ENV}, else the local "
@@ -62,8 +70,16 @@ HELP: dict[str, str] = {
     "max_message_bytes": "larger input messages are dead-lettered unread",
     "max_properties": "more properties in one message are dead-lettered",
     "max_url_length": "longer urls are dead-lettered",
+    "max_id_length": "longer contact or event ids are dead-lettered (id_too_long)",
+    "max_property_name_length": "longer property names are dead-lettered "
+    "(bad_property_name)",
     "regex_timeout_ms": "time limit of one regex rule on one event; an event "
     "that exceeds it is dead-lettered (regex_timeout)",
+    "url_query": "query strings and fragments of input urls: 'keep' them, "
+    "'hash' them (HMAC-SHA-256 under SCORESTREAM_URL_QUERY_KEY) or 'drop' them, "
+    "before any rule sees them",
+    "url_query_key": "secret key of url_query=hash, at least "
+    f"{MIN_KEY_LENGTH} characters, the same on every worker",
 }
 
 # Whole-number settings, checked as such from the environment.
@@ -73,8 +89,14 @@ INT_FIELDS = (
     "max_message_bytes",
     "max_properties",
     "max_url_length",
+    "max_id_length",
+    "max_property_name_length",
     "regex_timeout_ms",
 )
+# Upper bounds of whole-number settings that have one. Ids are Kafka keys
+# and RocksDB keys, written with every record and score change; names are
+# stored with every value. Longer ones are a producer bug, not data.
+INT_MAXIMUMS = {"max_id_length": 4096, "max_property_name_length": 4096}
 
 # user:password@ inside a bootstrap URL (SASL setups sometimes carry one).
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@|^[^/@\s:]+:[^/@\s]+@")
@@ -98,7 +120,11 @@ class Settings:
     max_message_bytes: int = DEFAULT_LIMITS.max_message_bytes
     max_properties: int = DEFAULT_LIMITS.max_properties
     max_url_length: int = DEFAULT_LIMITS.max_url_length
+    max_id_length: int = DEFAULT_LIMITS.max_id_length
+    max_property_name_length: int = DEFAULT_LIMITS.max_property_name_length
     regex_timeout_ms: int = 50
+    url_query: UrlQuery = "keep"
+    url_query_key: str = ""
 
     def __post_init__(self) -> None:
         problems = []
@@ -109,6 +135,10 @@ class Settings:
         for name in INT_FIELDS[2:]:
             if getattr(self, name) < 1:
                 problems.append(f"{name}: {getattr(self, name)}; must be at least 1")
+        for name, most in INT_MAXIMUMS.items():
+            if getattr(self, name) > most:
+                problems.append(f"{name}: {getattr(self, name)}; at most {most}")
+        problems += self._url_query_problems()
         if self.clock not in CLOCKS:
             problems.append(f"clock: {self.clock!r}; expected one of {CLOCKS}")
         if not 0 <= self.web_port <= 65535:
@@ -136,6 +166,26 @@ class Settings:
         if problems:
             raise ValueError("invalid worker settings: " + "; ".join(problems))
 
+    def _url_query_problems(self) -> list[str]:
+        # Never the key itself in a message: it ends up in logs.
+        if self.url_query not in URL_QUERY_MODES:
+            return [f"url_query: {self.url_query!r}; expected one of {URL_QUERY_MODES}"]
+        if self.url_query != "hash":
+            return []
+        var = ENV["url_query_key"]
+        if not self.url_query_key:
+            return [
+                f"url_query: 'hash' needs a secret key; set {var} to at least "
+                f"{MIN_KEY_LENGTH} random characters (e.g. `openssl rand -hex 24`), "
+                "the same on every worker"
+            ]
+        if len(self.url_query_key) < MIN_KEY_LENGTH:
+            return [
+                f"url_query_key: {len(self.url_query_key)} characters; use at "
+                f"least {MIN_KEY_LENGTH} random characters in {var}"
+            ]
+        return []
+
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}={v!r}" for k, v in self.public().items())
         return f"Settings({parts})"
@@ -147,6 +197,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "bootstrap":
                 value = mask_credentials(value)
+            elif f.name in SECRET_FIELDS and value:
+                value = "***"
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
 
@@ -162,6 +214,10 @@ class Settings:
             max_message_bytes=self.max_message_bytes,
             max_properties=self.max_properties,
             max_url_length=self.max_url_length,
+            max_id_length=self.max_id_length,
+            max_property_name_length=self.max_property_name_length,
+            url_query=self.url_query,
+            url_query_key=self.url_query_key.encode(),
         )
 
     @classmethod
@@ -205,4 +261,6 @@ def _convert(name: str, raw: str, var: str) -> Any:
             ) from None
     if name == "log_level":
         return raw.upper()
+    if name == "url_query":
+        return raw.lower()
     return raw

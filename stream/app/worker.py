@@ -18,6 +18,7 @@ from stream.app.settings import ENV, Settings, resolve_bootstrap
 from stream.errors import ModelError, ScoringError
 from stream.model.load import load_model_dir
 from stream.model.types import Model
+from stream.urlprivacy import query_rule_warnings
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,10 @@ def run_worker(settings: Settings, models: Sequence[Model]) -> int:
     from stream.app.agents import ScoringJob
     from stream.app.app import create_app
     from stream.app.lifecycle import install_lifecycle
+    from stream.app.logmask import install_secret_mask
     from stream.app.web import install_web
 
+    install_secret_mask(settings)
     check_web_port(settings)
     check_broker(settings)
     uvloop = _use_uvloop()
@@ -113,6 +116,8 @@ def run_worker(settings: Settings, models: Sequence[Model]) -> int:
         settings.clock,
         "on" if uvloop else "off",
     )
+    for warning in query_rule_warnings(models, settings.url_query):
+        log.warning("%s", warning)
     worker = faust.Worker(
         app,
         loglevel=settings.log_level,

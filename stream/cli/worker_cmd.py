@@ -17,10 +17,12 @@ from stream.app.settings import (
     HELP,
     INT_FIELDS,
     LOG_LEVELS,
+    SECRET_FIELDS,
     Settings,
     resolve_bootstrap,
 )
 from stream.errors import ModelError, ScoringError
+from stream.urlprivacy import URL_QUERY_MODES
 
 _DEFAULTS = Settings()
 _TYPES: dict[str, Any] = {"models": Path, "data_dir": Path, "partitions": int}
@@ -34,11 +36,14 @@ _METAVARS = {
     "web_host": "HOST",
     "web_port": "PORT",
     "app_id": "ID",
+    "max_id_length": "CHARS",
+    "max_property_name_length": "CHARS",
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "clock": CLOCKS,
     "processing_guarantee": GUARANTEES,
     "log_level": LOG_LEVELS,
+    "url_query": URL_QUERY_MODES,
 }
 
 
@@ -60,8 +65,11 @@ def register(subparsers: Any) -> None:
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
-    """One option per Settings field, its environment variable in the help."""
+    """One option per Settings field, its environment variable in the help;
+    secrets have only their environment variable."""
     for f in fields(Settings):
+        if f.name in SECRET_FIELDS:
+            continue
         default = getattr(_DEFAULTS, f.name)
         where = f"env {ENV[f.name]}; default {default}"
         if f.name == "bootstrap":

@@ -71,3 +71,20 @@ def test_tail_line_reads_like_the_readme() -> None:
         "contact 240.3.1.7  upsell  B3 -> A2  assign_sales_rep  "
         "(event: Viewed Support & Resource Centre)"
     )
+
+
+def test_worker_help_shows_the_new_limits_but_no_key_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["worker", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+
+    assert "--max-id-length CHARS" in text
+    assert "env SCORESTREAM_MAX_ID_LENGTH; default 256" in text
+    assert "--max-property-name-length CHARS" in text
+    assert "env SCORESTREAM_MAX_PROPERTY_NAME_LENGTH; default 256" in text
+    assert "--url-query {keep,hash,drop}" in text
+    assert "env SCORESTREAM_URL_QUERY; default keep" in text
+    # The hashing key is a secret: environment only, never an option.
+    assert "--url-query-key" not in text

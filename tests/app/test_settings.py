@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from stream.app.settings import ENV, Settings, mask_credentials
+from stream.decode import decode_obj
+from stream.errors import InputError
 
 
 def test_environment_then_overrides() -> None:
@@ -87,3 +89,79 @@ def test_input_limits_and_regex_time_come_from_the_environment() -> None:
     assert settings.regex_timeout_ms == 20
     with pytest.raises(ValueError, match="max_url_length: 0; must be at least 1"):
         Settings.from_env({"SCORESTREAM_MAX_URL_LENGTH": "0"}, bootstrap="h:1")
+
+
+def test_id_and_property_name_limits_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "SCORESTREAM_MAX_ID_LENGTH": "8",
+            "SCORESTREAM_MAX_PROPERTY_NAME_LENGTH": "5",
+        },
+        bootstrap="h:1",
+    )
+    limits = settings.limits
+
+    assert (limits.max_id_length, limits.max_property_name_length) == (8, 5)
+    ok = {"event_id": "e1", "contact_id": "12345678", "timestamp": 0, "url": "/"}
+    assert decode_obj("page_visit", ok, limits=limits).contact_id == "12345678"
+    cases = [
+        ({**ok, "contact_id": "123456789"}, "id_too_long"),
+        ({**ok, "event_id": "e" * 9}, "id_too_long"),
+        ({**ok, "properties": {"sixsix": 1}}, "bad_property_name"),
+    ]
+    for body, reason in cases:
+        with pytest.raises(InputError) as caught:
+            decode_obj("page_visit", body, limits=limits)
+        assert caught.value.reason == reason
+    assert decode_obj("page_visit", {**ok, "properties": {"fivef": 1}}, limits=limits)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SCORESTREAM_MAX_ID_LENGTH": "0"}, "max_id_length: 0; must be at least 1"),
+        ({"SCORESTREAM_MAX_ID_LENGTH": "4097"}, "max_id_length: 4097; at most 4096"),
+        (
+            {"SCORESTREAM_MAX_PROPERTY_NAME_LENGTH": "-3"},
+            "max_property_name_length: -3; must be at least 1",
+        ),
+        (
+            {"SCORESTREAM_MAX_PROPERTY_NAME_LENGTH": "5000"},
+            "max_property_name_length: 5000; at most 4096",
+        ),
+        (
+            {"SCORESTREAM_MAX_ID_LENGTH": "long"},
+            "SCORESTREAM_MAX_ID_LENGTH='long' is not a whole number",
+        ),
+        ({"SCORESTREAM_URL_QUERY": "mask"}, "url_query: 'mask'; expected one of"),
+        ({"SCORESTREAM_URL_QUERY": "hash"}, "'hash' needs a secret key; set SCORE"),
+        (
+            {"SCORESTREAM_URL_QUERY": "hash", "SCORESTREAM_URL_QUERY_KEY": "short-key"},
+            "url_query_key: 9 characters; use at least 16",
+        ),
+    ],
+)
+def test_bad_limits_and_url_query_are_refused(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        Settings.from_env(env, bootstrap="h:1")
+    assert message in str(caught.value)
+    assert "short-key" not in str(caught.value)
+
+
+def test_url_query_setting_reaches_the_decoder_and_hides_its_key() -> None:
+    key = "k3y-that-is-long-enough"
+    settings = Settings.from_env(
+        {"SCORESTREAM_URL_QUERY": "HASH", "SCORESTREAM_URL_QUERY_KEY": key},
+        bootstrap="h:1",
+    )
+
+    assert settings.url_query == "hash"
+    assert settings.limits.url_query == "hash"
+    assert settings.limits.url_query_key == key.encode()
+    assert settings.public()["url_query_key"] == "***"
+    assert key not in repr(settings) and key not in repr(settings.limits)
+    assert Settings.from_env({}, bootstrap="h:1").limits.url_query == "keep"
+    dropped = Settings.from_env({"SCORESTREAM_URL_QUERY": "drop"}, bootstrap="h:1")
+    assert dropped.public()["url_query_key"] == ""

@@ -6,6 +6,8 @@ import argparse
 import io
 from pathlib import Path
 
+import pytest
+
 from stream.cli import validate_cmd
 from tests.model.helpers import base_model, change, write
 
@@ -54,3 +56,34 @@ def test_register_sets_the_handler() -> None:
 
     assert args.handler is validate_cmd.run
     assert args.models == ["x.yaml"]
+
+
+def run_with_url_query(path: Path, *options: str) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser(prog="scorestream")
+    validate_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["validate", str(path), *options])
+    out, err = io.StringIO(), io.StringIO()
+    code = validate_cmd.run(args, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_url_rules_on_the_query_warn_when_queries_are_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = base_model()
+    change(data, "activity[1].any[0][0].values", ["pricing?plan="])
+    path = write(tmp_path, "utm.yaml", data)
+    monkeypatch.delenv("SCORESTREAM_URL_QUERY", raising=False)
+
+    assert run_with_url_query(path) == (0, f"ok: {path} (demo v2, active)\n", "")
+    code, _, err = run_with_url_query(path, "--url-query", "drop")
+    monkeypatch.setenv("SCORESTREAM_URL_QUERY", "hash")
+    from_env = run_with_url_query(path)[2]
+
+    assert code == 0
+    assert err == (
+        f"warning: {path}: activity[1] 'Pricing' any[0][0] (url contains "
+        "['pricing?plan=']) looks at the query or fragment, which url_query=drop "
+        "has removed before rules run: it will not match as written\n"
+    )
+    assert "url_query=hash has hashed" in from_env
