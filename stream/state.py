@@ -10,7 +10,8 @@ Record layout (short keys keep RocksDB and the changelog small):
      "c": {counter_key: [b, n, ...]},   event counts per period bucket
      "e": {event_id: ts},               ids of counted events still in a window
      "g": {model_id: [grade, seq, version]},   last emitted grade per model
-     "o": [batch, [[shadow, change], ...]]}   changes not yet confirmed sent
+     "o": [batch, [[shadow, change], ...]],   changes not yet confirmed sent
+     "f": 1}                             erased: only "o" remains, then nothing
 
 The worker writes a batch's score changes into the records of the contacts
 they belong to, in the same write as the state that produced them, before
@@ -19,6 +20,9 @@ again (byte for byte) instead of recomputing them, so a repeat can never
 announce a different move. `batch` tells which batch wrote them: a marker
 per partition says up to which batch the changes are known to be sent.
 Offline replay never fills this field.
+
+An erased contact's record keeps nothing but the event announcing the
+erasure, until that event is confirmed sent and a tombstone deletes it.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class ContactState:
     grades: dict[str, GradeMark] = field(default_factory=dict)
     unsent: Unsent = field(default_factory=list)
     unsent_batch: int = 0
+    forgotten: bool = False
 
     def property_values(self) -> dict[str, Any]:
         """Current values only, cleared properties left out."""
@@ -75,6 +80,8 @@ class ContactState:
             record["g"] = {
                 m: [g.grade, g.seq, g.version] for m, g in self.grades.items()
             }
+        if self.forgotten:
+            record["f"] = 1
         if self.unsent:
             # Embedded as JSON, not as strings: no escaping, and re-encoding
             # the parsed copy gives back the very same bytes.
@@ -105,6 +112,7 @@ class ContactState:
                     for m, (g, seq, ver) in record.get("g", {}).items()
                 },
             )
+            state.forgotten = bool(record.get("f"))
             if "o" in record:
                 batch, unsent = record["o"]
                 state.unsent_batch = int(batch)

@@ -29,6 +29,7 @@ from stream.app.settings import Settings
 from stream.app.stats import Stats
 from stream.app.store import TableStore
 from stream.decode import dead_letter_record, decode
+from stream.erasure import decode_forget, forgotten_event
 from stream.errors import InputError
 from stream.kafka import topics
 from stream.messages import InputKind, InputMessage
@@ -75,6 +76,7 @@ class ScoringJob:
             topics.topic_name(topics.CONVERSIONS, prefix): "conversion",
             topics.topic_name(topics.PROPERTY_CHANGES, prefix): "property_change",
         }
+        self.forget_topic = topics.topic_name(topics.FORGET_REQUESTS, prefix)
         self.changes_topic = topics.topic_name(topics.SCORE_CHANGES, prefix)
         self.shadow_topic = topics.topic_name(topics.SCORE_CHANGES_SHADOW, prefix)
         self.dead_letter_topic = topics.topic_name(topics.DEAD_LETTER, prefix)
@@ -92,8 +94,12 @@ class ScoringJob:
         self._last_error_log = 0.0
         self._errors_since_log = 0
 
+        # Forget requests share the agent (and so the partitioning and the
+        # order) of the inputs: an erasure lands between the inputs before
+        # and after it, on the task that owns the contact.
+        subscribed = frozenset([*self.kinds, self.forget_topic])
         inputs = app.topic(
-            *self.kinds,
+            *subscribed,
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
@@ -101,7 +107,7 @@ class ScoringJob:
         )
         app.agent(inputs, name="scorestream.score")(self._consume)
         if batched:
-            fastpath.install(app, frozenset(self.kinds), self.deliver)
+            fastpath.install(app, subscribed, self.deliver)
         app.timer(SUMMARY_EVERY_S, name="scorestream.summary")(self._summary)
         if self.live:
             app.timer(LIVE_TICK_S, name="scorestream.decay")(self._tick)
@@ -132,6 +138,9 @@ class ScoringJob:
 
     def _handle(self, message: Any, wall: int) -> None:
         value: bytes = message.value or b""
+        if message.topic == self.forget_topic:
+            self._forget(message, value)
+            return
         contact_id: str | None = None
         saved: ContactState | None = None
         try:
@@ -158,6 +167,39 @@ class ScoringJob:
         if outcome.duplicate:
             self.stats.duplicates += 1
         self._emit(changes)
+
+    def _forget(self, message: Any, value: bytes) -> None:
+        try:
+            request = decode_forget(value, key=message.key, limits=self.limits)
+        except InputError as exc:
+            self._dead_letter(message, value, exc.reason, exc.detail)
+            return
+        contact_id = request.contact_id
+        self.store.bind(contact_id, message.partition)
+        state = self.store.forget_contact(contact_id)
+        if state is None:
+            # Unknown, or erased already (a request delivered again after a
+            # crash finds the record gone): nothing left to announce.
+            self.stats.forget_unknown += 1
+            log.info(
+                "forget request for an unknown contact on %s[%d]@%d",
+                message.topic,
+                message.partition,
+                message.offset,
+            )
+            return
+        self.processor.schedule.set(contact_id, None)
+        self._erased(contact_id, state)
+        event = jsonutil.dumps(forgotten_event(request, state))
+        key = contact_id.encode()
+        for shadow, topic in ((False, self.changes_topic), (True, self.shadow_topic)):
+            self.outbox.add(topic, key, event)
+            self.store.add_unsent(contact_id, shadow, event)
+        self.stats.forgotten += 1
+
+    def _erased(self, contact_id: str, state: ContactState) -> None:
+        """Called once per erased contact with the state it had (a hook for
+        the grade counts)."""
 
     def _now_for(self, msg: InputMessage, wall: int) -> int:
         """The scoring clock for `msg`: wall time, or the event clock."""
@@ -188,7 +230,8 @@ class ScoringJob:
         clock_moved = now is not None and now != self.stats.clock_written
         if not (self.store.has_writes() or self.outbox or clock_moved):
             return
-        batch, records, with_changes = self.store.take_records()
+        batch = self.store.take_records()
+        records = batch.records
         if clock_moved:
             assert now is not None
             records += [self.store.clock_record(p, now) for p in self.partitions]
@@ -202,7 +245,24 @@ class ScoringJob:
             for sent in last.values():
                 self.store.persisted(sent)
         await outbox.send_messages(self.app.producer, messages)
-        await self._mark_sent({p: batch for p in with_changes})
+        await self._mark_sent({p: batch.number for p in batch.with_changes})
+        await self._delete(batch.erased)
+
+    async def _delete(self, erased: Sequence[tuple[int, str]]) -> None:
+        """Tombstone the records of erased contacts whose final event is sent.
+
+        Not waited for, like the markers: a lost tombstone leaves the erased
+        marker record, which the next owner deletes (after sending its event
+        again).
+        """
+        if not erased:
+            return
+        changelog = self.store.changelog_topic()
+        for partition, contact_id in erased:
+            await self.app.producer.send(
+                changelog, contact_id.encode(), None, partition, None, None
+            )
+        self.store.delete_local(erased)
 
     async def _mark_sent(self, batches: dict[int, int]) -> None:
         """Record that the changes stored by these batches went out.
@@ -232,6 +292,7 @@ class ScoringJob:
             value=value,
             reason=reason,
             detail=detail,
+            limits=self.limits,
         )
         self.outbox.add(self.dead_letter_topic, message.key, jsonutil.dumps(record))
         self.stats.dead_lettered += 1
@@ -294,6 +355,7 @@ class ScoringJob:
                     self.store, self.processor, added, event_clock=not self.live
                 )
                 await self._resend(resend)
+                await self._delete(resend.erased)
             log.info(
                 "recovery done: partitions %s; %d contacts on the decay schedule",
                 sorted(actives) or "none",

@@ -167,7 +167,9 @@ def _publish_and_follow(
             for topic, _, value in batch:
                 if topic == dead_topic:
                     result.dead_letters += 1
-                elif (change := parse_change(value)) is not None:
+                elif (change := parse_change(value)) is not None and (
+                    "grade" in change
+                ):
                     result.changes += 1
                     key = (change["model_id"], change["contact_id"])
                     result.final[key] = change["grade"]

@@ -17,6 +17,7 @@ from typing import Any
 from stream.app.store import TableStore
 from stream.model.types import GRADES
 from stream.scoring.changes import ScoreChange
+from stream.state import ContactState
 
 LETTERS = "ABCD"
 DIGITS = "1234"
@@ -54,6 +55,14 @@ class GradeCounts:
         if change.previous_grade is not None:
             counts[change.previous_grade] -= 1
         counts[change.grade] += 1
+
+    def remove(self, state: ContactState, partition: int) -> None:
+        """Take an erased contact out of the grades it held."""
+        by_model = self._counts.get(partition, {})
+        for model_id, mark in state.grades.items():
+            counts = by_model.get(model_id)
+            if counts is not None:
+                counts[mark.grade] -= 1
 
     def totals(self, model_id: str) -> Counter[str]:
         total: Counter[str] = Counter()

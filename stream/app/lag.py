@@ -10,7 +10,12 @@ from stream.app.app import faust_id
 from stream.app.settings import Settings
 from stream.kafka import topics
 
-INPUTS = (topics.PAGE_VISITS, topics.CONVERSIONS, topics.PROPERTY_CHANGES)
+INPUTS = (
+    topics.PAGE_VISITS,
+    topics.CONVERSIONS,
+    topics.PROPERTY_CHANGES,
+    topics.FORGET_REQUESTS,
+)
 
 
 class LagProbe:

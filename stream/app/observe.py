@@ -18,6 +18,7 @@ from typing import Any
 from stream.app.gradecount import GradeCounts
 from stream.app.metrics import WorkerMetrics
 from stream.scoring.changes import ScoreChange
+from stream.state import ContactState
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class JobObserver:
         tap(job, "handle_messages", self._inputs)
         tap(job, "_dead_letter", self._rejected)
         tap(job, "_emit", self._changes)
+        tap(job, "_erased", self._erased)
         self._time_sweeps(job.processor)
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_rebalance_complete.connect(self._on_recovering)
@@ -126,6 +128,11 @@ class JobObserver:
             partition = partition_of.get(change.contact_id)
             if partition is not None:
                 self.counts.observe(change, partition)
+
+    def _erased(self, contact_id: str, state: ContactState) -> None:
+        partition = self.job.store.partition_of.get(contact_id)
+        if partition is not None:
+            self.counts.remove(state, partition)
 
     def _time_sweeps(self, processor: Any) -> None:
         advance = processor.advance

@@ -38,6 +38,8 @@ class Resend:
     changes: list[tuple[str, bool, bytes]] = field(default_factory=list)
     # Partition -> the highest batch whose changes are among them.
     batches: dict[int, int] = field(default_factory=dict)
+    # Erased contacts whose records still wait for their tombstone.
+    erased: list[tuple[int, str]] = field(default_factory=list)
     scanned: int = 0
 
 
@@ -68,9 +70,11 @@ def rebuild(
             processor.now = clock if now is None else max(now, clock)
         sent = store.read_sent(partition)
         highest = max(highest, sent)
-        for _, contact_id, state in store.scan([partition]):
+        for _, contact_id, state in store.scan([partition], erased=True):
             resend.scanned += 1
             store.bind(contact_id, partition)
+            if state.forgotten:
+                resend.erased.append((partition, contact_id))
             if state.has_live_activity():
                 after = clock if clock is not None else latest_input(state)
                 processor.track(contact_id, state, after)

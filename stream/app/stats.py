@@ -17,6 +17,9 @@ class Stats:
     decay_changes: int = 0
     # Stored changes sent again after a crash (copies of changes sent before).
     resent: int = 0
+    # Contacts erased on request, and requests for contacts not stored.
+    forgotten: int = 0
+    forget_unknown: int = 0
     batches: int = 0
     busy_s: float = 0.0
     first_batch_at: float | None = None
@@ -75,6 +78,8 @@ class Stats:
             "changes_out": self.changes_out,
             "decay_changes": self.decay_changes,
             "resent": self.resent,
+            "forgotten": self.forgotten,
+            "forget_unknown": self.forget_unknown,
             "batches": self.batches,
             "busy_s": round(self.busy_s, 3),
             "span_s": round(span, 3),

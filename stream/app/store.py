@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from stream.errors import StateError
@@ -51,7 +52,20 @@ def copy_state(state: ContactState) -> ContactState:
         },
         unsent=list(state.unsent),
         unsent_batch=state.unsent_batch,
+        forgotten=state.forgotten,
     )
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one publish writes: its number, the records, the partitions whose
+    records carry score changes, and the erased contacts to delete once their
+    final events are sent."""
+
+    number: int
+    records: list[Record]
+    with_changes: set[int]
+    erased: list[tuple[int, str]]
 
 
 class TableStore:
@@ -72,18 +86,18 @@ class TableStore:
     # -- StateStore -----------------------------------------------------------
 
     def get(self, contact_id: str) -> ContactState | None:
+        """The contact's state; None if unknown or erased."""
         state = self._pending.get(contact_id)
-        if state is not None:
-            return state
-        partition = self.partition_of.get(contact_id)
-        if partition is None:
-            return None
-        raw = self._db(partition).get(contact_id.encode())
-        if raw is None:
-            return None
-        state = ContactState.from_bytes(raw)
-        self._pending[contact_id] = state
-        return state
+        if state is None:
+            partition = self.partition_of.get(contact_id)
+            if partition is None:
+                return None
+            raw = self._db(partition).get(contact_id.encode())
+            if raw is None:
+                return None
+            state = ContactState.from_bytes(raw)
+            self._pending[contact_id] = state
+        return None if state.forgotten else state
 
     def put(self, contact_id: str, state: ContactState) -> None:
         if contact_id not in self.partition_of:
@@ -123,22 +137,31 @@ class TableStore:
         """Whether a take would return any record."""
         return bool(self._dirty)
 
-    def take_records(self) -> tuple[int, list[Record], set[int]]:
-        """The batch number, the records of every contact changed since the
-        last take (each carrying its unsent changes), and the partitions
-        whose records carry changes."""
-        batch = self.batch
-        records: list[Record] = []
-        with_changes: set[int] = set()
+    def forget_contact(self, contact_id: str) -> ContactState | None:
+        """Erase the contact's state; its record becomes an erased marker
+        until `delete_local`. Returns what was erased (None: nothing was)."""
+        state = self.get(contact_id)
+        if state is None:
+            return None
+        self._pending[contact_id] = ContactState(forgotten=True)
+        self._dirty.add(contact_id)
+        return state
+
+    def take_records(self) -> Batch:
+        """The records of every contact changed since the last take, each
+        carrying the score changes made for it since then."""
+        batch = Batch(self.batch, [], set(), [])
         for contact_id in self._dirty:
             state = self._pending[contact_id]
             partition = self.partition_of[contact_id]
             # A record's stored changes are only ever its latest batch's.
             state.unsent = self._unsent.pop(contact_id, [])
-            state.unsent_batch = batch if state.unsent else 0
+            state.unsent_batch = batch.number if state.unsent else 0
             if state.unsent:
-                with_changes.add(partition)
-            records.append((partition, contact_id.encode(), state.to_bytes()))
+                batch.with_changes.add(partition)
+            if state.forgotten:
+                batch.erased.append((partition, contact_id))
+            batch.records.append((partition, contact_id.encode(), state.to_bytes()))
         self._dirty.clear()
         if self._unsent:
             raise StateError(
@@ -146,10 +169,10 @@ class TableStore:
                 "record to travel with (first: "
                 f"{next(iter(self._unsent))!r}); this is a bug"
             )
-        self.writes += len(records)
-        if records:
+        self.writes += len(batch.records)
+        if batch.records:
             self.batch += 1
-        return batch, records, with_changes
+        return batch
 
     @staticmethod
     def sent_record(partition: int, batch: int) -> Record:
@@ -170,6 +193,18 @@ class TableStore:
         self.put_local(records)
         # Whatever was changed since `take_records` stays cached.
         self._pending = {c: self._pending[c] for c in self._dirty}
+
+    def delete_local(self, erased: Iterable[tuple[int, str]]) -> None:
+        """Delete erased contacts' records locally (the caller sends their
+        tombstones) and forget them, unless an input revived one meanwhile."""
+        for partition, contact_id in erased:
+            state = self._pending.get(contact_id)
+            if state is not None and not state.forgotten:
+                continue
+            self._db(partition).delete(contact_id.encode())
+            self._pending.pop(contact_id, None)
+            if contact_id not in self._dirty:
+                self.partition_of.pop(contact_id, None)
 
     def put_local(self, records: Iterable[Record]) -> None:
         """Only the RocksDB writes of `write_local`; the cache stays as it is."""
@@ -196,9 +231,10 @@ class TableStore:
     # -- recovery -------------------------------------------------------------
 
     def scan(
-        self, partitions: Iterable[int]
+        self, partitions: Iterable[int], *, erased: bool = False
     ) -> Iterator[tuple[int, str, ContactState]]:
-        """Every contact record stored locally for `partitions`.
+        """Every contact record stored locally for `partitions` (and, with
+        `erased`, the records of erased contacts not yet deleted).
 
         Reads each record once: the cost grows with the number of contacts,
         which is acceptable at start-up and after a rebalance.
@@ -218,6 +254,8 @@ class TableStore:
                         partition,
                         exc,
                     )
+                    continue
+                if state.forgotten and not erased:
                     continue
                 yield partition, contact_id, state
 

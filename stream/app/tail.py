@@ -88,6 +88,11 @@ def read_all(
 
 def describe(change: Mapping[str, Any]) -> str:
     """One line for a person, e.g. `contact 240.3.1.7  upsell  B3 -> A2  ...`."""
+    if change.get("forgotten") is True:
+        return (
+            f"contact {change.get('contact_id')}  erased at {change.get('as_of')} "
+            f"(last seq {change.get('last_seq')})"
+        )
     previous = change.get("previous_grade") or "--"
     line = (
         f"contact {change.get('contact_id')}  {change.get('model_id')}  "
@@ -111,4 +116,6 @@ def parse_change(value: bytes) -> dict[str, Any] | None:
         obj = jsonutil.loads(value)
     except Exception:
         return None
-    return obj if isinstance(obj, dict) and "grade" in obj else None
+    if not isinstance(obj, dict):
+        return None
+    return obj if "grade" in obj or obj.get("forgotten") is True else None

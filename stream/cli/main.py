@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "stream.cli.demo_cmd",
     "stream.cli.worker_cmd",
     "stream.cli.publish_cmd",
+    "stream.cli.forget_cmd",
     "stream.cli.tail_cmd",
     "stream.cli.validate_cmd",
     "stream.cli.data_cmd",

@@ -20,6 +20,7 @@ DAY_MS = 24 * 60 * 60 * 1000
 PAGE_VISITS = "page-visits"
 CONVERSIONS = "conversions"
 PROPERTY_CHANGES = "property-changes"
+FORGET_REQUESTS = "forget-requests"
 SCORE_CHANGES = "score-changes"
 SCORE_CHANGES_SHADOW = "score-changes-shadow"
 DEAD_LETTER = "dead-letter"
@@ -48,6 +49,11 @@ _TOPICS: tuple[tuple[str, dict[str, str], str], ...] = (
     (PAGE_VISITS, _delete(7), "input: a contact viewed a page"),
     (CONVERSIONS, _delete(7), "input: a contact converted (form, demo, ...)"),
     (PROPERTY_CHANGES, _delete(7), "input: CRM property updates of a contact"),
+    (
+        FORGET_REQUESTS,
+        _delete(7),
+        "input: erase everything stored about a contact (scorestream forget)",
+    ),
     (SCORE_CHANGES, _delete(7), "output: a grade of a contact changed"),
     (
         SCORE_CHANGES_SHADOW,

@@ -32,13 +32,40 @@ class Change:
         return (self.contact_id, self.model_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """A contact erased by the workers: its seqs start again at 1."""
+
+    contact_id: str
+
+
+def parse_message(value: bytes | None, partition: int = -1) -> Change | Forgotten:
+    """A score change or an erasure from a message value; InputError names
+    what is missing."""
+    event = _load(value)
+    if event.get("forgotten") is True:
+        contact_id = event.get("contact_id")
+        if not isinstance(contact_id, str) or not contact_id:
+            raise InputError("missing_field", "contact_id: expected a non-empty string")
+        return Forgotten(contact_id)
+    return _change(event, partition)
+
+
 def parse_change(value: bytes | None, partition: int = -1) -> Change:
     """A Change from a message value; InputError names what is missing."""
+    return _change(_load(value), partition)
+
+
+def _load(value: bytes | None) -> dict[str, Any]:
     if value is None:
         raise InputError("empty_message", "the message has no value")
     event = jsonutil.loads(value)
     if not isinstance(event, dict):
         raise InputError("not_an_object", "the message is not a JSON object")
+    return event
+
+
+def _change(event: dict[str, Any], partition: int) -> Change:
     for name in _TEXT_FIELDS:
         if not isinstance(event.get(name), str) or not event[name]:
             raise InputError("missing_field", f"{name}: expected a non-empty string")
@@ -79,6 +106,10 @@ class LastSent:
     def get(self, key: Key) -> int | None:
         return self._seqs.get(key)
 
+    def drop_contact(self, contact_id: str) -> None:
+        for key in [k for k in self._seqs if k[0] == contact_id]:
+            del self._seqs[key]
+
     def record(self, key: Key, seq: int) -> None:
         if seq <= self._seqs.get(key, seq - 1):
             return
@@ -110,6 +141,15 @@ class Coalescer:
             return Outcome.COALESCED
         self._pending[change.key] = change
         return Outcome.PENDING
+
+    def forget_contact(self, contact_id: str) -> int:
+        """Drops an erased contact's pending changes and last seqs (its seqs
+        start again at 1); how many pending changes were dropped."""
+        keys = [k for k in self._pending if k[0] == contact_id]
+        for key in keys:
+            del self._pending[key]
+        self.last_sent.drop_contact(contact_id)
+        return len(keys)
 
     def forget_partitions(self, partitions: Iterable[int]) -> int:
         """Drops pending changes read from partitions this sink no longer owns.

@@ -18,6 +18,7 @@ class Tally:
     retried: int = 0
     rejected: int = 0
     requests: int = 0
+    forgotten: int = 0
 
 
 @dataclass
@@ -45,6 +46,9 @@ class SinkMetrics:
                 "changes_rejected", "changes the CRM refused, to the rejected topic"
             ),
             "requests": counter("requests", "requests made to the CRM"),
+            "forgotten": counter(
+                "contacts_forgotten", "erased contacts: their pending changes dropped"
+            ),
         }
         self.lag = Gauge(
             "scorestream_crm_lag_messages",

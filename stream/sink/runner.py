@@ -13,7 +13,7 @@ from stream import jsonutil
 from stream.errors import BrokerError, InputError
 from stream.kafka.topics import SCORE_CHANGES, topic_name
 from stream.sink import rejected
-from stream.sink.coalesce import Coalescer, Outcome, parse_change
+from stream.sink.coalesce import Coalescer, Forgotten, Outcome, parse_message
 from stream.sink.delivery import Delivery, Stopped
 from stream.sink.metrics import SinkMetrics
 from stream.sink.ratelimit import Backoff, TokenBucket
@@ -170,13 +170,24 @@ class CrmSink:
             self.metrics.add("received")
             source = f"{message.topic()}[{partition}]@{offset}"
             try:
-                change = parse_change(message.value(), partition)
+                change = parse_message(message.value(), partition)
             except InputError as exc:
                 log.warning("unreadable score change at %s: %s", source, exc.reason)
                 self._malformed.append(
                     rejected.malformed_record(
                         message.value(), exc.reason, exc.detail, source
                     )
+                )
+                continue
+            if isinstance(change, Forgotten):
+                # The CRM keeps what was written to it before: erasing it
+                # there is the CRM's own process.
+                dropped = self.coalescer.forget_contact(change.contact_id)
+                self.metrics.add("forgotten")
+                log.info(
+                    "contact erased upstream at %s; %d pending changes dropped",
+                    source,
+                    dropped,
                 )
                 continue
             outcome = self.coalescer.add(change)

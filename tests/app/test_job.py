@@ -37,8 +37,9 @@ class FakeMessage:
 
 def drain(job: ScoringJob) -> dict[str, list[dict[str, Any]]]:
     """Does what `publish` does, minus Kafka: messages by short topic name."""
-    _, records, _ = job.store.take_records()
-    job.store.write_local(records)
+    batch = job.store.take_records()
+    job.store.write_local(batch.records)
+    job.store.delete_local(batch.erased)
     out: dict[str, list[dict[str, Any]]] = {}
     for topic, _, value in job.outbox.take():
         out.setdefault(topic.removeprefix("unit."), []).append(jsonutil.loads(value))
@@ -156,6 +157,7 @@ def test_the_undo_copy_covers_every_field_of_a_contact_record() -> None:
         "grades",
         "unsent",
         "unsent_batch",
+        "forgotten",
     }
 
 
@@ -306,3 +308,121 @@ def test_an_error_after_the_clock_moved_keeps_the_decay_changes_of_others(
     assert [d["error"]["reason"] for d in sent["dead-letter"]] == ["internal_error"]
     state = ContactState.from_bytes(job.store._db(0).get(b"A"))
     assert state.grades["daily"].seq == 2
+
+
+def forget(contact: str, at: int, offset: int = 0, **extra: Any) -> FakeMessage:
+    value = jsonutil.dumps({"contact_id": contact, "requested_at": at, **extra})
+    return FakeMessage("unit.forget-requests", 0, offset, contact.encode(), value)
+
+
+def test_forget_erases_the_record_and_announces_it_once(
+    job: ScoringJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    producer = FakeProducer()
+    monkeypatch.setattr(job.app, "_producer", producer)
+    job.handle_messages([visit("A", MIDNIGHT, 1), visit("B", MIDNIGHT, 1, 1)])
+    asyncio.run(job.publish())
+    producer.calls.clear()
+
+    job.handle_messages([forget("A", MIDNIGHT + 5, 2, request_id="r-1")])
+    asyncio.run(job.publish())
+
+    changelog = job.store.changelog_topic().removeprefix("unit.")
+    assert producer.calls == [
+        # The erased record holding the event; a request moves no clock.
+        f"send {changelog}",
+        "flush",
+        "send score-changes",
+        "send score-changes-shadow",
+        "flush",
+        f"send {changelog}",  # the sent marker
+        f"send {changelog}",  # the tombstone
+    ]
+    assert jsonutil.loads(producer.values["A"]) == {
+        "contact_id": "A",
+        "forgotten": True,
+        "as_of": "2015-05-17T00:00:00.005Z",
+        "last_seq": {"daily": 1},
+        "request_id": "r-1",
+    }
+    assert job.store._db(0).get(b"A") is None
+    assert job.store.get("A") is None
+    assert "A" not in job.processor.schedule
+    assert job.store._db(0).get(b"B") is not None
+    assert job.stats.forgotten == 1
+
+    # Asked again (or delivered again after a crash): nothing to announce.
+    producer.calls.clear()
+    job.handle_messages([forget("A", MIDNIGHT + 6, 3)])
+    asyncio.run(job.publish())
+    assert "send score-changes" not in producer.calls
+    assert job.stats.forget_unknown == 1
+
+
+def test_a_contact_seen_again_after_forget_starts_from_nothing(
+    job: ScoringJob,
+) -> None:
+    job.handle_messages([visit("A", MIDNIGHT, 1), visit("A", MIDNIGHT + 1, 2, 1)])
+    drain(job)
+
+    # Erased and back within one batch: the old event ids are gone too.
+    job.handle_messages([forget("A", MIDNIGHT + 2, 2), visit("A", MIDNIGHT, 1, 3)])
+    sent = drain(job)
+
+    assert [c.get("forgotten", c.get("grade")) for c in sent["score-changes"]] == [
+        True,
+        "D1",
+    ]
+    assert sent["score-changes"][1]["seq"] == 1
+    state = ContactState.from_bytes(job.store._db(0).get(b"A"))
+    assert (state.forgotten, set(state.seen)) == (False, {"A-1"})
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{", "malformed_json"),
+        (b'{"contact_id": "A"}', "missing_field"),
+        (b'{"contact_id": "A", "requested_at": "soon"}', "bad_timestamp"),
+        (b'{"contact_id": "A", "requested_at": 1, "why": "x"}', "unknown_field"),
+        (b'{"contact_id": "B", "requested_at": 1}', "key_mismatch"),
+    ],
+)
+def test_bad_forget_requests_are_dead_lettered(
+    job: ScoringJob, body: bytes, reason: str
+) -> None:
+    job.handle_messages([visit("A", MIDNIGHT, 1)])
+    drain(job)
+
+    job.handle_messages([FakeMessage("unit.forget-requests", 0, 5, b"A", body)])
+    sent = drain(job)
+
+    assert [d["error"]["reason"] for d in sent["dead-letter"]] == [reason]
+    assert job.store.get("A") is not None
+
+
+def test_an_erased_record_left_by_a_crash_is_announced_and_deleted_on_recovery(
+    job: ScoringJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job.handle_messages([visit("A", MIDNIGHT, 1)])
+    drain(job)
+    # The worker dies after storing the erased record, before sending.
+    lost = FakeProducer(fail_topic="unit.score-changes")
+    monkeypatch.setattr(job.app, "_producer", lost)
+    job.handle_messages([forget("A", MIDNIGHT + 5, 1)])
+    with pytest.raises(BrokerError):
+        asyncio.run(job.publish())
+    assert ContactState.from_bytes(job.store._db(0).get(b"A")).forgotten
+
+    restarted = FakeProducer()
+    monkeypatch.setattr(job.app, "_producer", restarted)
+    job.store.discard()
+    job.store.forget([0, 1])
+    job.partitions = set()
+    monkeypatch.setattr(
+        job.app.assignor, "assigned_actives", lambda: {TP("unit.page-visits", 0)}
+    )
+    asyncio.run(job._on_recovered())
+
+    assert restarted.values["A"] == lost.values["A"]
+    assert job.store._db(0).get(b"A") is None

@@ -91,10 +91,6 @@ def test_rules_match_the_hashed_url_and_not_the_query(job: ScoringJob) -> None:
     assert "plan=pro" not in jsonutil.dumps(out).decode()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ScoringJob._dead_letter does not pass its limits to dead_letter_record",
-)
 def test_dead_letters_of_the_job_hold_no_query(job: ScoringJob) -> None:
     job.handle_messages([message(1, url="/p?email=alice@example.com", timestamp="x")])
 

@@ -6,7 +6,15 @@ import pytest
 
 from stream import jsonutil
 from stream.errors import InputError
-from stream.sink.coalesce import Change, Coalescer, LastSent, Outcome, parse_change
+from stream.sink.coalesce import (
+    Change,
+    Coalescer,
+    Forgotten,
+    LastSent,
+    Outcome,
+    parse_change,
+    parse_message,
+)
 from tests.sink.helpers import change
 
 
@@ -101,3 +109,22 @@ def test_fields_with_the_wrong_type_are_refused(field: str, bad: object) -> None
     event[field] = bad
     with pytest.raises(InputError, match=field):
         parse_change(jsonutil.dumps(event))
+
+
+def test_an_erased_contact_drops_its_pending_changes_and_restarts_at_seq_1() -> None:
+    coalescer = Coalescer(seen_capacity=100)
+    coalescer.add(_c("c1", "upsell", 4, "B2"))
+    coalescer.handled(coalescer.take())
+    coalescer.add(_c("c1", "upsell", 5, "A1"))
+    coalescer.add(_c("c1", "churn", 2, "C3"))
+    coalescer.add(_c("c2", "upsell", 1, "D4"))
+    erased = parse_message(
+        jsonutil.dumps({"contact_id": "c1", "forgotten": True, "last_seq": {}})
+    )
+    assert erased == Forgotten("c1")
+
+    assert coalescer.forget_contact("c1") == 2
+
+    # Seq 1 of the contact seen again is new, not stale.
+    assert coalescer.add(_c("c1", "upsell", 1, "D4")) is Outcome.PENDING
+    assert [(c.contact_id, c.seq) for c in coalescer.take()] == [("c1", 1), ("c2", 1)]
