@@ -46,25 +46,48 @@ def drain(job: ScoringJob) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-@pytest.fixture
-def job(tmp_path: Path) -> Iterator[ScoringJob]:
+def make_job(tmp_path: Path, model: str, **settings: Any) -> ScoringJob:
+    """A job over one model file, driven by hand: the app is never started."""
     models = tmp_path / "models"
     models.mkdir()
-    (models / "daily.yaml").write_text(DAILY_MODEL)
-    settings = Settings(
-        # Never contacted: the job is driven by hand, the app is not started.
-        bootstrap="127.0.0.1:9",
-        topic_prefix="unit.",
-        models=models,
-        data_dir=tmp_path / "state",
-        partitions=2,
-        clock="event",
-        web_port=0,
+    (models / "model.yaml").write_text(model)
+    options: dict[str, Any] = {
+        # Never contacted.
+        "bootstrap": "127.0.0.1:9",
+        "topic_prefix": "unit.",
+        "models": models,
+        "data_dir": tmp_path / "state",
+        "partitions": 2,
+        "clock": "event",
+        "web_port": 0,
+        **settings,
+    }
+    settings = Settings(**options)
+    scoring = ScoringJob(
+        create_app(settings), settings, load_model_dir(models), batched=False
     )
-    app = create_app(settings)
-    scoring = ScoringJob(app, settings, load_model_dir(models), batched=False)
     scoring.partitions = {0, 1}
-    yield scoring
+    return scoring
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> Iterator[ScoringJob]:
+    yield make_job(tmp_path, DAILY_MODEL)
+
+
+def reassign(
+    job: ScoringJob, monkeypatch: pytest.MonkeyPatch, partitions: set[int]
+) -> None:
+    """As after a crash: memory gone, `partitions` assigned and recovered."""
+    job.store.discard()
+    job.store.forget([0, 1])
+    job.partitions = set()
+    monkeypatch.setattr(
+        job.app.assignor,
+        "assigned_actives",
+        lambda: {TP("unit.page-visits", p) for p in partitions},
+    )
+    asyncio.run(job._on_recovered())
 
 
 def visit(contact: str, at: int, n: int, offset: int = 0) -> FakeMessage:
@@ -267,15 +290,7 @@ def test_changes_stored_but_not_confirmed_are_sent_again_byte_for_byte(
     # The next owner of the partitions finds them in the records.
     restarted = FakeProducer()
     monkeypatch.setattr(job.app, "_producer", restarted)
-    job.store.discard()
-    job.store.forget([0, 1])
-    job.partitions = set()
-    monkeypatch.setattr(
-        job.app.assignor,
-        "assigned_actives",
-        lambda: {TP("unit.page-visits", 0), TP("unit.page-visits", 1)},
-    )
-    asyncio.run(job._on_recovered())
+    reassign(job, monkeypatch, {0, 1})
 
     assert restarted.values == first
     assert job.stats.resent == 2
@@ -416,13 +431,7 @@ def test_an_erased_record_left_by_a_crash_is_announced_and_deleted_on_recovery(
 
     restarted = FakeProducer()
     monkeypatch.setattr(job.app, "_producer", restarted)
-    job.store.discard()
-    job.store.forget([0, 1])
-    job.partitions = set()
-    monkeypatch.setattr(
-        job.app.assignor, "assigned_actives", lambda: {TP("unit.page-visits", 0)}
-    )
-    asyncio.run(job._on_recovered())
+    reassign(job, monkeypatch, {0})
 
     assert restarted.values["A"] == lost.values["A"]
     assert job.store._db(0).get(b"A") is None

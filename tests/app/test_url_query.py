@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +10,7 @@ import pytest
 
 from stream import jsonutil
 from stream.app.agents import ScoringJob
-from stream.app.app import create_app
-from stream.app.settings import Settings
-from stream.model.load import load_model_dir
-from tests.app.test_job import FakeMessage, drain
+from tests.app.test_job import FakeMessage, drain, make_job
 
 KEY = "0123456789abcdef"
 # printf '%s' '?plan=pro' | openssl dgst -sha256 -hmac 0123456789abcdef
@@ -52,25 +48,8 @@ activity:
 
 
 @pytest.fixture
-def job(tmp_path: Path) -> Iterator[ScoringJob]:
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "queries.yaml").write_text(MODEL)
-    settings = Settings(
-        # Never contacted: the job is driven by hand, the app is not started.
-        bootstrap="127.0.0.1:9",
-        topic_prefix="unit.",
-        models=models,
-        data_dir=tmp_path / "state",
-        partitions=2,
-        clock="event",
-        web_port=0,
-        url_query="hash",
-        url_query_key=KEY,
-    )
-    scoring = ScoringJob(create_app(settings), settings, load_model_dir(models))
-    scoring.partitions = {0, 1}
-    yield scoring
+def job(tmp_path: Path) -> ScoringJob:
+    return make_job(tmp_path, MODEL, url_query="hash", url_query_key=KEY)
 
 
 def message(offset: int, **fields: Any) -> FakeMessage:
