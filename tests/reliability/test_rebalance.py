@@ -23,14 +23,12 @@ from tests.reliability.faults import READY, wait_group_consumed, wait_log
 pytestmark = [pytest.mark.broker, pytest.mark.reliability, pytest.mark.timeout(240)]
 
 
-# Known defect: in about one run of three an input partition's committed
-# offset stops advancing after partitions move, or a worker leaving
-# mid-batch leaves repeats recomputed from another arrival order. The test
-# runs every time and reports XFAIL on such a run instead of failing CI.
+# Known defect: now and then a worker leaving mid-batch leaves repeats
+# recomputed from another arrival order. The test runs every time and
+# reports XFAIL on such a run instead of failing CI.
 @pytest.mark.xfail(
     strict=False,
-    reason="known defect: rebalance can stall an input partition's offset or "
-    "leave repeats that announce another move",
+    reason="known defect: rebalance can leave repeats that announce another move",
 )
 def test_two_workers_a_third_joins_one_leaves(
     tmp_path: Path,
