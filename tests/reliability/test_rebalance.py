@@ -1,9 +1,8 @@
 """Workers joining and leaving the group mid-stream: results equal the replay.
 
-A worker that leaves can be stopped between sending a batch's changes and
-writing its records, and the next owner then scores those inputs again:
-as after a crash, such repeats must announce the same moves (their
-clock-dependent fields may differ; see test_crash).
+A worker that leaves can be stopped between storing a batch's records and
+sending its changes; the next owner then resends the stored changes, so
+repeats are byte for byte the first copies, as after a crash.
 """
 
 from __future__ import annotations
@@ -23,15 +22,6 @@ from tests.reliability.faults import READY, wait_group_consumed, wait_log
 pytestmark = [pytest.mark.broker, pytest.mark.reliability, pytest.mark.timeout(240)]
 
 
-# Known defect: in about one run of three an input partition's committed
-# offset stops advancing after partitions move, or a worker leaving
-# mid-batch leaves repeats recomputed from another arrival order. The test
-# runs every time and reports XFAIL on such a run instead of failing CI.
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect: rebalance can stall an input partition's offset or "
-    "leave repeats that announce another move",
-)
 def test_two_workers_a_third_joins_one_leaves(
     tmp_path: Path,
     kafka_config: dict[str, str],
@@ -65,9 +55,7 @@ def test_two_workers_a_third_joins_one_leaves(
     for worker in (second, third):
         assert worker.stop() == 0, worker.log_tail()
 
-    seen = check_identical(
-        lines, read_output(kafka_config, one), models, identical_repeats=False
-    )
+    seen = check_identical(lines, read_output(kafka_config, one), models)
     assert seen.contacts == 7043
     # Partitions really moved: the third worker owned some and scored input.
     assert "recovery done: partitions [" in third.log.read_text()
