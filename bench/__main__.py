@@ -19,7 +19,13 @@ from typing import Any
 from bench import core, report, statesize
 from bench.common import RESULTS, machine, say, stamp
 
-SECTIONS = ("core", "state", "e2e")
+# `latency` is also part of `e2e`; on its own it runs just the latency part.
+SECTIONS = ("core", "state", "e2e", "latency")
+E2E_SIZES = {
+    "full": (200_000, 20_000, 10.0),
+    "quick": (30_000, 2_000, 2.0),
+    "smoke": (2_000, 200, 0.5),
+}
 
 
 def run_e2e(size: str, work: Path) -> dict[str, Any]:
@@ -27,11 +33,7 @@ def run_e2e(size: str, work: Path) -> dict[str, Any]:
     from stream.kafka.config import ensure_broker
     from stream.realdata import write_replay
 
-    events, contacts, seconds = {
-        "full": (200_000, 20_000, 10.0),
-        "quick": (30_000, 2_000, 2.0),
-        "smoke": (2_000, 200, 0.5),
-    }[size]
+    events, contacts, seconds = E2E_SIZES[size]
     out: dict[str, Any] = {}
     with ensure_broker(work / "kafka") as bootstrap:
         out["throughput"] = endtoend.throughput(bootstrap, work, events, contacts)
@@ -45,6 +47,15 @@ def run_e2e(size: str, work: Path) -> dict[str, Any]:
         write_replay(source)
         out["real_data"] = endtoend.real_data_state(bootstrap, work, source)
     return out
+
+
+def run_latency(size: str, work: Path) -> dict[str, Any]:
+    from bench import latency
+    from stream.kafka.config import ensure_broker
+
+    seconds = E2E_SIZES[size][2]
+    with ensure_broker(work / "kafka") as bootstrap:
+        return {"latency": latency.run(bootstrap, work, [1_000, 10_000], seconds)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             result["state"] = statesize.run(size)
         if "e2e" in args.only:
             result["e2e"] = run_e2e(size, work)
+        elif "latency" in args.only:
+            result["e2e"] = run_latency(size, work)
     finally:
         result["seconds"] = round(time.monotonic() - started, 1)
         folder = args.out / stamp()

@@ -163,9 +163,9 @@ def markdown(result: dict[str, Any]) -> str:
                 ],
             ),
         ]
-    e2e = result.get("e2e")
-    if e2e:
-        tp = e2e["throughput"]
+    e2e = result.get("e2e") or {}
+    tp = e2e.get("throughput")
+    if tp:
         parts += [
             "",
             "## End to end (one broker on 127.0.0.1, 4 partitions, 4 models)",
@@ -196,42 +196,42 @@ def markdown(result: dict[str, Any]) -> str:
             f"Worker / bare Faust: {tp['worker_vs_bare_faust']}x. "
             f"{tp['events']:,} page visits over {tp['contacts']:,} contacts.",
         ]
-        scale = e2e.get("scaling")
-        if scale:
-            parts += [
-                "",
-                "Input to output (first produce to last changelog write), workers "
-                "already in their group:",
-                "",
-                _table(
-                    scale["runs"],
-                    [
-                        ("workers", "workers"),
-                        ("events", "events"),
-                        ("seconds", "seconds"),
-                        ("events/s", "events_per_s"),
-                    ],
-                ),
-                "",
-                f"Two workers / one: {scale['two_vs_one']}x.",
-            ]
-        if e2e.get("latency"):
-            parts += [
-                "",
-                "## Latency, produce to score change (open-loop, live clock)",
-                "",
-                _table(
-                    e2e["latency"],
-                    [
-                        ("offered/s", "offered_per_s"),
-                        ("sent", "sent"),
-                        ("received", "received"),
-                        ("p50 ms", "p50_ms"),
-                        ("p99 ms", "p99_ms"),
-                        ("max ms", "max_ms"),
-                    ],
-                ),
-            ]
+    scale = e2e.get("scaling")
+    if scale:
+        parts += [
+            "",
+            "Input to output (first produce to last changelog write), workers "
+            "already in their group:",
+            "",
+            _table(
+                scale["runs"],
+                [
+                    ("workers", "workers"),
+                    ("events", "events"),
+                    ("seconds", "seconds"),
+                    ("events/s", "events_per_s"),
+                ],
+            ),
+            "",
+            f"Two workers / one: {scale['two_vs_one']}x.",
+        ]
+    if e2e.get("latency"):
+        parts += [
+            "",
+            "## Latency, produce to score change (open-loop, live clock)",
+            "",
+            _table(
+                e2e["latency"],
+                [
+                    ("offered/s", "offered_per_s"),
+                    ("sent", "sent"),
+                    ("received", "received"),
+                    ("p50 ms", "p50_ms"),
+                    ("p99 ms", "p99_ms"),
+                    ("max ms", "max_ms"),
+                ],
+            ),
+        ]
     parts += _state_section(result)
     return "\n".join(parts) + "\n"
 
