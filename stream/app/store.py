@@ -284,10 +284,11 @@ class TableStore:
         name: str = self.table.changelog_topic.get_topic_name()
         return name
 
-    def persisted(self, sent: Any) -> None:
-        """Tell Faust a changelog record is stored (a future of its metadata).
+    def persisted(self, changelog: str, offsets: dict[int, int]) -> None:
+        """Tell Faust the changelog records up to these offsets are stored
+        locally: it keeps the offsets in each partition's RocksDB, so a
+        restart replays only the changelog beyond them."""
+        from faust.types import TP
 
-        Faust keeps the highest such offset in each partition's RocksDB, so
-        a restart replays only the changelog beyond it.
-        """
-        self.table._on_changelog_sent(sent)
+        for partition, offset in offsets.items():
+            self.table.data.set_persisted_offset(TP(changelog, partition), offset)
