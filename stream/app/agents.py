@@ -30,7 +30,7 @@ from stream.app.stats import Stats
 from stream.app.store import TableStore
 from stream.decode import dead_letter_record, decode
 from stream.erasure import decode_forget, forgotten_event
-from stream.errors import BrokerError, InputError
+from stream.errors import InputError
 from stream.kafka import topics
 from stream.messages import InputKind, InputMessage
 from stream.model.types import Model
@@ -69,8 +69,6 @@ class ScoringJob:
         from stream.app.app import contacts_table
 
         self.app = app
-        self.bootstrap = settings.bootstrap
-        self._sender: outbox.Sender | None = None
         self.live = settings.clock == "live"
         prefix = settings.topic_prefix
         self.kinds: dict[str, InputKind] = {
@@ -240,25 +238,17 @@ class ScoringJob:
             self.stats.clock_written = now
         messages = self.outbox.take()
         if records:
-            changelog = self.store.changelog_topic()
-            confirmed = await outbox.send_records(self.sender, changelog, records)
+            last = await outbox.send_records(
+                self.app.producer, self.store.changelog_topic(), records
+            )
             self.store.write_local(records)
-            self.store.persisted(changelog, confirmed)
-        await outbox.send_messages(self.sender, messages)
-        self._mark_sent({p: batch.number for p in batch.with_changes})
-        self._delete(batch.erased)
+            for sent in last.values():
+                self.store.persisted(sent)
+        await outbox.send_messages(self.app.producer, messages)
+        await self._mark_sent({p: batch.number for p in batch.with_changes})
+        await self._delete(batch.erased)
 
-    @property
-    def sender(self) -> outbox.Sender:
-        # Made on first use: a job built for inspection never connects.
-        if self._sender is None:
-            from stream.app.sender import Sender
-            from stream.kafka.config import kafka_client_config
-
-            self._sender = Sender(kafka_client_config(self.bootstrap))
-        return self._sender
-
-    def _delete(self, erased: Sequence[tuple[int, str]]) -> None:
+    async def _delete(self, erased: Sequence[tuple[int, str]]) -> None:
         """Tombstone the records of erased contacts whose final event is sent.
 
         Not waited for, like the markers: a lost tombstone leaves the erased
@@ -269,12 +259,12 @@ class ScoringJob:
             return
         changelog = self.store.changelog_topic()
         for partition, contact_id in erased:
-            self.sender.queue(
-                changelog, contact_id.encode(), None, partition, best_effort=True
+            await self.app.producer.send(
+                changelog, contact_id.encode(), None, partition, None, None
             )
         self.store.delete_local(erased)
 
-    def _mark_sent(self, batches: dict[int, int]) -> None:
+    async def _mark_sent(self, batches: dict[int, int]) -> None:
         """Record that the changes stored by these batches went out.
 
         Not waited for: the next batch's changelog flush takes the markers
@@ -286,7 +276,7 @@ class ScoringJob:
         markers = [self.store.sent_record(p, b) for p, b in batches.items()]
         changelog = self.store.changelog_topic()
         for partition, key, value in markers:
-            self.sender.queue(changelog, key, value, partition, best_effort=True)
+            await self.app.producer.send(changelog, key, value, partition, None, None)
         self.store.put_local(markers)
 
     # -- rejects --------------------------------------------------------------
@@ -365,7 +355,7 @@ class ScoringJob:
                     self.store, self.processor, added, event_clock=not self.live
                 )
                 await self._resend(resend)
-                self._delete(resend.erased)
+                await self._delete(resend.erased)
             log.info(
                 "recovery done: partitions %s; %d contacts on the decay schedule",
                 sorted(actives) or "none",
@@ -383,8 +373,8 @@ class ScoringJob:
         for contact_id, shadow, value in resend.changes:
             topic = self.shadow_topic if shadow else self.changes_topic
             self.outbox.add(topic, contact_id.encode(), value)
-        await outbox.send_messages(self.sender, self.outbox.take())
-        self._mark_sent(resend.batches)
+        await outbox.send_messages(self.app.producer, self.outbox.take())
+        await self._mark_sent(resend.batches)
         self.stats.resent += len(resend.changes)
         log.info(
             "sent again %d score changes stored by batches not confirmed sent "
@@ -399,12 +389,8 @@ class ScoringJob:
         if not gone:
             return
         # The group waits for this before handing the partitions on. A batch
-        # still being published finishes first, and its sent markers go out
-        # with it, so the next owner does not resend its changes.
+        # still being published must reach the changelog first: otherwise
+        # the next owner restores the records without it, scores its inputs
+        # again, and announces different changes under the same seqs.
         async with self.lock:
-            if self._sender is not None:
-                try:
-                    await self._sender.confirm("sent markers")
-                except BrokerError as exc:
-                    log.warning("partitions revoked before %s", exc)
             log.info("partitions revoked: %s", sorted(gone))

@@ -26,25 +26,26 @@ already sent.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from stream.app.store import Record
+from stream.errors import BrokerError
 
 
-class Sender(Protocol):
-    """The part of the worker's producer (see sender) the outbox uses."""
+class Producer(Protocol):
+    """The part of Faust's producer the outbox uses."""
 
-    def queue(
+    async def send(
         self,
         topic: str,
         key: bytes | None,
         value: bytes | None,
-        partition: int | None = None,
-        *,
-        best_effort: bool = False,
-    ) -> None: ...
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+    ) -> Any: ...
 
-    async def confirm(self, what: str) -> dict[tuple[str, int], int]: ...
+    async def flush(self) -> None: ...
 
 
 Message = tuple[str, bytes | None, bytes]
@@ -69,24 +70,43 @@ class Outbox:
 
 
 async def send_records(
-    sender: Sender, changelog: str, records: Sequence[Record]
-) -> dict[int, int]:
-    """Step 1; returns the highest changelog offset confirmed per partition.
+    producer: Producer, changelog: str, records: Sequence[Record]
+) -> dict[int, Any]:
+    """Step 1; returns the last changelog send per partition.
 
-    The caller writes the records locally and then tells Faust these
-    offsets are persisted, so that its restart replays only the changelog
-    beyond them.
+    The caller writes the records locally and then reports the returned
+    sends to Faust as persisted, so that its restart replays only the
+    changelog beyond them.
     """
+    last: dict[int, Any] = {}
+    sent = []
     for partition, key, value in records:
-        sender.queue(changelog, key, value, partition)
-    confirmed = await sender.confirm(f"contact records to {changelog}")
-    return {p: offset for (t, p), offset in confirmed.items() if t == changelog}
+        last[partition] = await producer.send(
+            changelog, key, value, partition, None, None
+        )
+        sent.append(last[partition])
+    if sent:
+        await producer.flush()
+        _check(sent, f"contact records to {changelog}")
+    return last
 
 
-async def send_messages(sender: Sender, messages: Sequence[Message]) -> None:
+async def send_messages(producer: Producer, messages: Sequence[Message]) -> None:
     """Step 3: the score changes and dead letters, confirmed."""
-    if not messages:
-        return
-    for topic, key, value in messages:
-        sender.queue(topic, key, value)
-    await sender.confirm("score changes or dead letters")
+    sent = [
+        await producer.send(topic, key, value, None, None, None)
+        for topic, key, value in messages
+    ]
+    if sent:
+        await producer.flush()
+        _check(sent, "score changes or dead letters")
+
+
+def _check(sent: list[Any], what: str) -> None:
+    """Raise if any send failed: the batch must then not be acknowledged."""
+    for future in sent:
+        if not future.done():
+            raise BrokerError(f"sending {what}: not confirmed after a flush")
+        exc = future.exception()
+        if exc is not None:
+            raise BrokerError(f"sending {what} failed: {exc}") from exc

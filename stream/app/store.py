@@ -284,11 +284,10 @@ class TableStore:
         name: str = self.table.changelog_topic.get_topic_name()
         return name
 
-    def persisted(self, changelog: str, offsets: dict[int, int]) -> None:
-        """Tell Faust the changelog records up to these offsets are stored
-        locally: it keeps the offsets in each partition's RocksDB, so a
-        restart replays only the changelog beyond them."""
-        from faust.types import TP
+    def persisted(self, sent: Any) -> None:
+        """Tell Faust a changelog record is stored (a future of its metadata).
 
-        for partition, offset in offsets.items():
-            self.table.data.set_persisted_offset(TP(changelog, partition), offset)
+        Faust keeps the highest such offset in each partition's RocksDB, so
+        a restart replays only the changelog beyond it.
+        """
+        self.table._on_changelog_sent(sent)

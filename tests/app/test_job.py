@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -183,8 +184,8 @@ def test_the_undo_copy_covers_every_field_of_a_contact_record() -> None:
     }
 
 
-class FakeSender:
-    """Records the order of queued sends and confirms; can fail one topic."""
+class FakeProducer:
+    """Records the order of sends and flushes; can fail sends to one topic."""
 
     def __init__(self, fail_topic: str | None = None) -> None:
         self.calls: list[str] = []
@@ -192,41 +193,38 @@ class FakeSender:
         self.offsets: dict[tuple[str, int], int] = {}
         # Last value sent per key, to score-change topics (also failed ones).
         self.values: dict[str, bytes] = {}
-        self._failed = False
-        self._confirmed: dict[tuple[str, int], int] = {}
 
-    def queue(
+    async def send(
         self,
         topic: str,
         key: bytes | None,
         value: bytes | None,
-        partition: int | None = None,
-        *,
-        best_effort: bool = False,
-    ) -> None:
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+    ) -> asyncio.Future[Any]:
         self.calls.append(f"send {topic.removeprefix('unit.')}")
         if topic.endswith("score-changes") and key is not None and value is not None:
             self.values[key.decode()] = value
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if topic == self.fail_topic:
-            self._failed = True
-            return
-        tp = (topic, partition or 0)
-        self.offsets[tp] = self.offsets.get(tp, -1) + 1
-        self._confirmed[tp] = self.offsets[tp]
+            future.set_exception(RuntimeError("broker said no"))
+            return future
+        tp = TP(topic, partition or 0)
+        offset = self.offsets.get(tp, -1) + 1
+        self.offsets[tp] = offset
+        future.set_result(SimpleNamespace(topic_partition=tp, offset=offset))
+        return future
 
-    async def confirm(self, what: str) -> dict[tuple[str, int], int]:
+    async def flush(self) -> None:
         self.calls.append("flush")
-        confirmed, self._confirmed = self._confirmed, {}
-        if self._failed:
-            raise BrokerError(f"sending {what} failed: broker said no")
-        return confirmed
 
 
 def test_publish_stores_records_with_their_changes_before_sending_them(
     job: ScoringJob, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    producer = FakeSender()
-    monkeypatch.setattr(job, "_sender", producer)
+    producer = FakeProducer()
+    monkeypatch.setattr(job.app, "_producer", producer)
     job.handle_messages([visit("A", MIDNIGHT, 1), visit("B", MIDNIGHT + 1, 1, 1)])
 
     asyncio.run(job.publish())
@@ -242,7 +240,6 @@ def test_publish_stores_records_with_their_changes_before_sending_them(
     ]
     assert job.store.read_clock(1) == MIDNIGHT + 1
     assert job.table.data.persisted_offset(TP(job.store.changelog_topic(), 0)) == 2
-    assert job.table.data.persisted_offset(TP(job.store.changelog_topic(), 1)) == 0
     # The record holds the very bytes that were sent, tagged with batch 1.
     state = ContactState.from_bytes(job.store._db(0).get(b"A"))
     assert state.unsent_batch == 1
@@ -268,8 +265,8 @@ def test_publish_stores_records_with_their_changes_before_sending_them(
 def test_a_failed_changelog_write_sends_nothing_and_stores_nothing(
     job: ScoringJob, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    producer = FakeSender(fail_topic=job.store.changelog_topic())
-    monkeypatch.setattr(job, "_sender", producer)
+    producer = FakeProducer(fail_topic=job.store.changelog_topic())
+    monkeypatch.setattr(job.app, "_producer", producer)
     job.handle_messages([visit("A", MIDNIGHT, 1)])
 
     with pytest.raises(BrokerError, match="broker said no"):
@@ -283,16 +280,16 @@ def test_changes_stored_but_not_confirmed_are_sent_again_byte_for_byte(
     job: ScoringJob, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The worker dies between storing the records and sending the changes.
-    lost = FakeSender(fail_topic="unit.score-changes")
-    monkeypatch.setattr(job, "_sender", lost)
+    lost = FakeProducer(fail_topic="unit.score-changes")
+    monkeypatch.setattr(job.app, "_producer", lost)
     job.handle_messages([visit("A", MIDNIGHT, 1), visit("B", MIDNIGHT + 1, 1, 1)])
     with pytest.raises(BrokerError):
         asyncio.run(job.publish())
     first = dict(lost.values)
 
     # The next owner of the partitions finds them in the records.
-    restarted = FakeSender()
-    monkeypatch.setattr(job, "_sender", restarted)
+    restarted = FakeProducer()
+    monkeypatch.setattr(job.app, "_producer", restarted)
     reassign(job, monkeypatch, {0, 1})
 
     assert restarted.values == first
@@ -336,8 +333,8 @@ def forget(contact: str, at: int, offset: int = 0, **extra: Any) -> FakeMessage:
 def test_forget_erases_the_record_and_announces_it_once(
     job: ScoringJob, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    producer = FakeSender()
-    monkeypatch.setattr(job, "_sender", producer)
+    producer = FakeProducer()
+    monkeypatch.setattr(job.app, "_producer", producer)
     job.handle_messages([visit("A", MIDNIGHT, 1), visit("B", MIDNIGHT, 1, 1)])
     asyncio.run(job.publish())
     producer.calls.clear()
@@ -425,15 +422,15 @@ def test_an_erased_record_left_by_a_crash_is_announced_and_deleted_on_recovery(
     job.handle_messages([visit("A", MIDNIGHT, 1)])
     drain(job)
     # The worker dies after storing the erased record, before sending.
-    lost = FakeSender(fail_topic="unit.score-changes")
-    monkeypatch.setattr(job, "_sender", lost)
+    lost = FakeProducer(fail_topic="unit.score-changes")
+    monkeypatch.setattr(job.app, "_producer", lost)
     job.handle_messages([forget("A", MIDNIGHT + 5, 1)])
     with pytest.raises(BrokerError):
         asyncio.run(job.publish())
     assert ContactState.from_bytes(job.store._db(0).get(b"A")).forgotten
 
-    restarted = FakeSender()
-    monkeypatch.setattr(job, "_sender", restarted)
+    restarted = FakeProducer()
+    monkeypatch.setattr(job.app, "_producer", restarted)
     reassign(job, monkeypatch, {0})
 
     assert restarted.values["A"] == lost.values["A"]
