@@ -9,7 +9,7 @@ from stream.messages import ActivityEvent, PropertyChange
 from stream.processor import MemoryStore, Processor
 from stream.replay import Replay
 from stream.scoring.engine import Engine
-from stream.state import ContactState, GradeMark
+from stream.state import ContactState, GradeMark, id_window_end
 from tests.factories import DAY, T0, upsell
 
 ENGINE = Engine([upsell()])
@@ -91,7 +91,14 @@ def test_state_round_trips_exactly(msgs: list[ActivityEvent | PropertyChange]) -
     state.grades["x"] = GradeMark("B2", 7, 3)
     data = state.to_bytes()
     again = ContactState.from_bytes(data)
-    assert again == state and again.to_bytes() == data
+    assert again.to_bytes() == data
+    # Event times are stored per id window, the latest one exactly.
+    assert {t: id_window_end(ts) for t, ts in again.seen.items()} == {
+        t: id_window_end(ts) for t, ts in state.seen.items()
+    }
+    assert max(again.seen.values(), default=0) == max(state.seen.values(), default=0)
+    again.seen = state.seen
+    assert again == state
 
 
 @settings(max_examples=100, deadline=None)
