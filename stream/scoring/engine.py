@@ -147,6 +147,8 @@ class Engine:
         self._match_cache: dict[str, dict[tuple[str | None, ...], Any]] = {
             kind: {} for kind in self._by_kind
         }
+        self._clocks = {key: a.clock for key, a in self._counters.items()}
+        self._model_ids = frozenset(m.model.id for m in self.models)
         self.retention_ms = max(
             (a.retention_ms for a in self._counters.values()), default=0
         )
@@ -218,6 +220,9 @@ class Engine:
             cause = "property_change"
 
         grades = state.grades
+        if event and not matched and grades.keys() >= self._model_ids:
+            # Nothing counted and every model already graded: no grade moves.
+            return outcome
         for scorer in self.models:
             if event:
                 unaffected = scorer.keys.isdisjoint(matched)
@@ -323,10 +328,12 @@ class Engine:
     def next_due(self, state: ContactState, after: int) -> int | None:
         """The next period boundary after `after` that can move a grade."""
         due: int | None = None
+        clocks = self._clocks
         for key, counts in state.counters.items():
-            if not counts or key not in self._counters:
+            clock = clocks.get(key)
+            if clock is None or not counts:
                 continue
-            boundary = self._counters[key].clock.next_boundary(after)
+            boundary = clock.next_boundary(after)
             if due is None or boundary < due:
                 due = boundary
         if due is None and state.seen:
@@ -348,15 +355,40 @@ class Engine:
     ) -> list[ScoreChange]:
         """Re-grade at `now` (decay or model change); returns the changes."""
         wanted = set(model_ids) if model_ids is not None else None
+        moved = self._boundary_keys(state, now) if cause == "decay" else None
         self.prune(state, now)
         changes = []
+        grades = state.grades
         for scorer in self.models:
-            if wanted is not None and scorer.model.id not in wanted:
+            model = scorer.model
+            if wanted is not None and model.id not in wanted:
                 continue
+            if moved is not None and scorer.keys.isdisjoint(moved):
+                # None of this model's live counts changes period at `now`,
+                # so its scores are those it was last graded with: the decay
+                # schedule visits every boundary of every live count, and an
+                # input that changes its scores grades it on the spot.
+                mark = grades.get(model.id)
+                if mark is not None and mark.version == model.version:
+                    continue
             change = self._regrade_one(scorer, state, contact_id, now, cause, None)
             if change is not None:
                 changes.append(change)
         return changes
+
+    def _boundary_keys(self, state: ContactState, now: int) -> set[str]:
+        """The live counters whose period changes at instant `now`."""
+        clocks = self._clocks
+        moved: set[str] = set()
+        for key, counts in state.counters.items():
+            clock = clocks.get(key)
+            if (
+                clock is not None
+                and counts
+                and clock.bucket_start(clock.bucket(now)) == now
+            ):
+                moved.add(key)
+        return moved
 
     def _regrade_one(
         self,
@@ -387,14 +419,13 @@ class Engine:
         mark = state.grades.get(model.id)
         if mark is None:
             fit = scorer.fit_score(state)
-            grade = scorer.grade_scores(fit, scorer.activity_score(state, now), None)
-            return grade
+            return scorer.grader.grade(fit, scorer.activity_score(state, now), None)
         if reuse_fit and mark.fit is not None and mark.version == model.version:
             fit = mark.fit
         else:
             fit = scorer.fit_score(state)
         previous = mark.grade
-        grade = scorer.grade_scores(fit, scorer.activity_score(state, now), previous)
+        grade = scorer.grader.grade(fit, scorer.activity_score(state, now), previous)
         if grade == previous:
             mark.version = model.version
             mark.fit = fit
