@@ -23,6 +23,7 @@ from stream.scoring.matching import (
 from stream.scoring.periods import PeriodClock
 from stream.state import ContactState, GradeMark, event_token, id_window_end
 
+_NOTHING: frozenset[str] = frozenset()
 # Bounds the per-kind cache of which counters an event's rule fields match.
 _MATCH_CACHE_SIZE = 8192
 
@@ -208,14 +209,16 @@ class Engine:
         outcome = Outcome()
 
         event = isinstance(msg, ActivityEvent)
+        matched: set[str] | frozenset[str]
+        changed: set[str] | frozenset[str]
         if isinstance(msg, ActivityEvent):
             matched = self._count(state, msg, now, outcome, hits)
             if outcome.duplicate:
                 return outcome
-            changed: set[str] = set()
+            changed = _NOTHING
             cause: Cause = "event"
         else:
-            matched = set()
+            matched = _NOTHING
             changed = self._set_properties(state, msg)
             cause = "property_change"
 
@@ -258,12 +261,14 @@ class Engine:
         now: int,
         outcome: Outcome,
         hits: tuple[ActivityScorer, ...],
-    ) -> set[str]:
+    ) -> set[str] | frozenset[str]:
         seen = state.seen
         token = event_token(event.event_id) if seen or hits else 0
         if seen and token in seen:
             outcome.duplicate = True
-            return set()
+            return _NOTHING
+        if not hits:
+            return _NOTHING
         matched: set[str] = set()
         periods = self._periods
         counters = state.counters
