@@ -129,3 +129,20 @@ def test_replay_class_is_deterministic() -> None:
         r = Replay(ENGINE, wall_now=T0 + DAY)
         outputs.append([r.feed(line, i) for i, line in enumerate(lines, 1)])
     assert outputs[0] == outputs[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(inputs(), st.integers(0, 300))
+def test_fast_scores_equal_the_breakdown_scores_to_the_last_bit(
+    msgs: list[ActivityEvent | PropertyChange], age: int
+) -> None:
+    # Grade marks keep the breakdown's fit score and later re-grades reuse it
+    # in place of the fast path's: the two must be the same float.
+    state = run(msgs)
+    now = T0 + age * DAY // 3
+    (scorer,) = ENGINE.models
+    evaluation = scorer.evaluate(state, now)
+    assert scorer.fit_score(state).hex() == evaluation.fit_score.hex()
+    assert scorer.activity_score(state, now).hex() == evaluation.activity_score.hex()
+    mark = state.grades["upsell"]
+    assert mark.fit is not None and mark.fit.hex() == evaluation.fit_score.hex()
