@@ -8,7 +8,7 @@ Record layout (short keys keep RocksDB and the changelog small):
 
     {"q": [ts, {name: value}, ...],     properties by time; value null = cleared
      "c": {counter_key: [b, n, ...]},   event counts per period bucket
-     "i": [latest_ts, w, ids, ...],     counted events still in a window
+     "i": [latest_ts, w, [n, ...], ids],   counted events still in a window
      "g": {model_id: [grade, seq, version, fit]},   last emitted grade per model
      "o": [batch, [[shadow, change], ...]]}   changes not yet confirmed sent
 
@@ -17,12 +17,13 @@ usually sets many of them at once.
 
 Event ids are kept only to recognise a redelivered event, so a record
 keeps a 64-bit BLAKE2b digest of each id instead of the id (see
-`event_token`), grouped by the 16-day window `w` (days since 1970 // 16)
-of the event's time: `ids` is the base64 of the window's digests, 8 bytes
-each, big-endian, without padding. Only `latest_ts`, the latest event time
-of all, is kept exactly; the other ids read back as if dated at the end of
-their window, which is all pruning needs (ids are dropped a window at a
-time, never before their event has expired).
+`event_token`), grouped by the 16-day window (days since 1970 // 16) of
+the event's time: `w` is the first window, `n` the number of ids in it and
+in each window after it, and `ids` the base64 of all digests in that
+order, 8 bytes each, big-endian, without padding. Only `latest_ts`, the
+latest event time of all, is kept exactly; the other ids read back as if
+dated at the end of their window, which is all pruning needs (ids are
+dropped a window at a time, never before their event has expired).
 
 `fit`, when present, is the model's fit score last computed from the
 current properties under model `version`; a re-grade that only time moved
@@ -204,8 +205,8 @@ def _decode_properties(flat: list[Any]) -> dict[str, tuple[Any, int]]:
     }
 
 
-def _encode_ids(seen: dict[int, int]) -> list[int | str]:
-    """[latest_ts, window, base64 digests, ...], windows in time order."""
+def _encode_ids(seen: dict[int, int]) -> list[Any]:
+    """[latest_ts, first window, [ids per window, ...], base64 digests]."""
     windows: dict[int, list[int]] = {}
     for token, ts in seen.items():
         window = ts // ID_WINDOW_MS
@@ -214,23 +215,29 @@ def _encode_ids(seen: dict[int, int]) -> list[int | str]:
             windows[window] = [token]
         else:
             tokens.append(token)
-    out: list[int | str] = [max(seen.values())]
-    for window in sorted(windows):
-        tokens = windows[window]
-        packed = struct.pack(f">{len(tokens)}Q", *tokens)
-        out.append(window)
-        out.append(base64.b64encode(packed).rstrip(b"=").decode("ascii"))
-    return out
+    first, last = min(windows), max(windows)
+    counts: list[int] = []
+    ordered: list[int] = []
+    for window in range(first, last + 1):
+        tokens = windows.get(window, [])
+        counts.append(len(tokens))
+        ordered.extend(tokens)
+    packed = struct.pack(f">{len(ordered)}Q", *ordered)
+    text = base64.b64encode(packed).rstrip(b"=").decode("ascii")
+    return [max(seen.values()), first, counts, text]
 
 
-def _decode_ids(flat: list[Any]) -> dict[int, int]:
-    latest = int(flat[0])
+def _decode_ids(stored: list[Any]) -> dict[int, int]:
+    latest, first, counts, text = stored
+    packed = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    tokens = struct.unpack(f">{sum(counts)}Q", packed)
     seen: dict[int, int] = {}
-    for window, text in zip(flat[1::2], flat[2::2], strict=True):
+    at = 0
+    for window, count in enumerate(counts, start=int(first)):
         # The end of the window, but never past the latest event time, so
         # the latest time a record knows reads back exactly.
-        ts = min((int(window) + 1) * ID_WINDOW_MS - 1, latest)
-        packed = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-        for token in struct.unpack(f">{len(packed) // 8}Q", packed):
+        ts = min((window + 1) * ID_WINDOW_MS - 1, int(latest))
+        for token in tokens[at : at + count]:
             seen[token] = ts
+        at += count
     return seen

@@ -46,7 +46,7 @@ def test_ids_are_stored_as_digests_grouped_by_window() -> None:
     )
 
     assert state.to_bytes() == (
-        b'{"i":[1431857104000,1034,"bPdwhWy5hyQ",1035,"SfX53QwiX1jCPY/USIQhNA"],'
+        b'{"i":[1431857104000,1034,[1,2],"bPdwhWy5hyRJ9fndDCJfWMI9j9RIhCE0"],'
         b'"g":{"m":["B2",3,2,37.5]}}'
     )
     again = ContactState.from_bytes(state.to_bytes())
@@ -84,7 +84,7 @@ def test_a_record_of_the_previous_layout_loads() -> None:
     data = state.to_bytes()
     assert data == (
         b'{"q":[1431857100000,{"NPS":9}],"c":{"abc":[16572,2]},'
-        b'"i":[1431857104000,1035,"SfX53QwiX1jCPY/USIQhNA"],'
+        b'"i":[1431857104000,1035,[2],"SfX53QwiX1jCPY/USIQhNA"],'
         b'"g":{"m":["B2",3,2]},"o":[4,[[0,{"seq":3}]]]}'
     )
     assert set(ContactState.from_bytes(data).seen) == set(state.seen)
@@ -113,9 +113,10 @@ def test_an_event_counted_under_the_previous_layout_is_still_a_duplicate() -> No
 @pytest.mark.parametrize(
     "ids",
     [
-        b'[1431857104000,1035,"SfX53QwiX1jCPY"]',  # not a whole digest
-        b'[1431857104000,1035,"**not base64**"]',
-        b"[1431857104000,1035]",
+        b'[1431857104000,1035,[2],"SfX53QwiX1jCPY"]',  # not two whole digests
+        b'[1431857104000,1035,[1],"SfX53QwiX1jCPY/USIQhNA"]',  # one too many
+        b'[1431857104000,1035,[2],"**not base64**"]',
+        b"[1431857104000,1035,[2]]",
     ],
 )
 def test_unreadable_ids_are_a_state_error(ids: bytes) -> None:
