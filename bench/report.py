@@ -63,7 +63,8 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
     for r in big:
         add(
             "1M-contact decay sweep < 10 s, only live contacts read",
-            f"{r['seconds']} s for {r['due_at_boundary']:,} live; "
+            f"{r['seconds']} s ({r['cpu_s']} cpu-s) for "
+            f"{r['due_at_boundary']:,} live; "
             f"{r['inactive_read']} inactive read",
             r["seconds"] < GOALS["sweep_1m_s"] and r["inactive_read"] == 0,
         )
@@ -159,6 +160,9 @@ def markdown(result: dict[str, Any]) -> str:
                     ("records read", "reads"),
                     ("inactive read", "inactive_read"),
                     ("seconds", "seconds"),
+                    # Beside the wall time: on a shared machine the gap between
+                    # the two is other work's.
+                    ("cpu s", "cpu_s"),
                     ("contacts/s", "swept_per_s"),
                 ],
             ),

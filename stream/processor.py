@@ -123,14 +123,20 @@ class Processor:
         neither the clock nor any contact, and so cannot swallow the decay
         changes its clock move would have produced.
         """
-        clock = now if self.now is None else max(self.now, now)
+        last = self.now
+        clock = now if last is None or now > last else last
         hits = self.engine.check(msg, clock)
-        changes = self.advance(now)
-        state = self.store.get(msg.contact_id) or ContactState()
-        outcome = self.engine.apply(state, msg.contact_id, msg, clock, hits)
+        # Most inputs do not move the clock past anything due.
+        changes = self.advance(now) if clock == now else []
+        contact_id = msg.contact_id
+        state = self.store.get(contact_id)
+        if state is None:
+            state = ContactState()
+        outcome = self.engine.apply(state, contact_id, msg, clock, hits)
         if not outcome.duplicate:
-            self.store.put(msg.contact_id, state)
-            if outcome.counted or msg.contact_id not in self.schedule:
-                self.track(msg.contact_id, state, clock)
-        changes.extend(outcome.changes)
+            self.store.put(contact_id, state)
+            if outcome.counted or contact_id not in self.schedule:
+                self.track(contact_id, state, clock)
+        if outcome.changes:
+            changes.extend(outcome.changes)
         return changes, outcome

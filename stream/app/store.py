@@ -48,7 +48,8 @@ def copy_state(state: ContactState) -> ContactState:
         counters={key: dict(counts) for key, counts in state.counters.items()},
         seen=dict(state.seen),
         grades={
-            m: GradeMark(g.grade, g.seq, g.version) for m, g in state.grades.items()
+            m: GradeMark(g.grade, g.seq, g.version, g.fit)
+            for m, g in state.grades.items()
         },
         unsent=list(state.unsent),
         unsent_batch=state.unsent_batch,

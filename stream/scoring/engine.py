@@ -14,9 +14,18 @@ from stream.scoring.activity import ActivityResult, ActivityScorer
 from stream.scoring.changes import Cause, ScoreChange
 from stream.scoring.fit import FitResult, FitScorer
 from stream.scoring.grades import Grader
-from stream.scoring.matching import DEFAULT_REGEX_TIMEOUT_S
+from stream.scoring.matching import (
+    DEFAULT_REGEX_TIMEOUT_S,
+    FieldGetter,
+    category_fields,
+    field_getter,
+)
 from stream.scoring.periods import PeriodClock
-from stream.state import ContactState, GradeMark
+from stream.state import ContactState, GradeMark, event_token, id_window_end
+
+_NOTHING: frozenset[str] = frozenset()
+# Bounds the per-kind cache of which counters an event's rule fields match.
+_MATCH_CACHE_SIZE = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +64,20 @@ class ModelScorer:
 
     def scores(self, state: ContactState, now: int) -> tuple[float, float]:
         """(fit, activity) without the breakdown; equal to evaluate()'s."""
+        return self.fit_score(state), self.activity_score(state, now)
+
+    def fit_score(self, state: ContactState) -> float:
         # sum() as in evaluate(), so both give the same float to the last bit.
         properties = state.properties
         fit_score = sum([f.points(properties) for f in self.fit])
+        return max(-100.0, min(100.0, fit_score))
+
+    def activity_score(self, state: ContactState, now: int) -> float:
         counters = state.counters
         activity_score = sum(
             [a.points(counters.get(a.key), now) for a in self.activity]
         )
-        return (
-            max(-100.0, min(100.0, fit_score)),
-            max(0.0, min(100.0, activity_score)),
-        )
+        return max(0.0, min(100.0, activity_score))
 
     def evaluate(self, state: ContactState, now: int) -> Evaluation:
         values = state.property_values()
@@ -121,6 +133,23 @@ class Engine:
             kind: tuple(a for a in self._counters.values() if a.category.event == kind)
             for kind in ("page_visit", "conversion")
         }
+        # Which counters an event matches depends only on the text of the
+        # fields its kind's rules read, and a stream repeats those (the same
+        # pages, the same conversion names) far more than it varies them.
+        self._match_fields: dict[str, tuple[FieldGetter, ...]] = {
+            kind: tuple(
+                field_getter(name)
+                for name in sorted(
+                    {f for a in scorers for f in category_fields(a.category)}
+                )
+            )
+            for kind, scorers in self._by_kind.items()
+        }
+        self._match_cache: dict[str, dict[tuple[str | None, ...], Any]] = {
+            kind: {} for kind in self._by_kind
+        }
+        self._clocks = {key: a.clock for key, a in self._counters.items()}
+        self._model_ids = frozenset(m.model.id for m in self.models)
         self.retention_ms = max(
             (a.retention_ms for a in self._counters.values()), default=0
         )
@@ -146,10 +175,19 @@ class Engine:
             )
         if not isinstance(msg, ActivityEvent):
             return ()
-        # Every rule runs before any counter moves: a regex rule that gives
-        # up half-way through the categories must not leave the earlier ones
-        # counted.
-        return tuple(s for s in self._by_kind[msg.kind] if s.matches(msg))
+        kind = msg.kind
+        key = tuple([get(msg) for get in self._match_fields[kind]])
+        cache = self._match_cache[kind]
+        hits: tuple[ActivityScorer, ...] | None = cache.get(key)
+        if hits is None:
+            # Every rule runs before any counter moves: a regex rule that
+            # gives up half-way through the categories must not leave the
+            # earlier ones counted (and an input that fails is not cached).
+            hits = tuple(s for s in self._by_kind[kind] if s.matches(msg))
+            if len(cache) >= _MATCH_CACHE_SIZE:
+                cache.clear()
+            cache[key] = hits
+        return hits
 
     def apply(
         self,
@@ -171,23 +209,32 @@ class Engine:
         outcome = Outcome()
 
         event = isinstance(msg, ActivityEvent)
+        matched: set[str] | frozenset[str]
+        changed: set[str] | frozenset[str]
         if isinstance(msg, ActivityEvent):
             matched = self._count(state, msg, now, outcome, hits)
             if outcome.duplicate:
                 return outcome
-            changed: set[str] = set()
+            changed = _NOTHING
             cause: Cause = "event"
         else:
-            matched = set()
+            matched = _NOTHING
             changed = self._set_properties(state, msg)
             cause = "property_change"
 
         grades = state.grades
+        if event and not matched and grades.keys() >= self._model_ids:
+            # Nothing counted and every model already graded: no grade moves.
+            return outcome
         for scorer in self.models:
-            affected = scorer.keys & matched if event else scorer.properties & changed
-            if not affected and scorer.model.id in grades:
+            if event:
+                unaffected = scorer.keys.isdisjoint(matched)
+            else:
+                unaffected = scorer.properties.isdisjoint(changed)
+            if unaffected and scorer.model.id in grades:
                 continue
-            grade = self._moved(scorer, state, now)
+            # A property change may have moved this model's fit: no reuse.
+            grade = self._moved(scorer, state, now, reuse_fit=event)
             if grade is None:
                 continue
             # Built only for an actual change: most inputs move no grade.
@@ -214,10 +261,14 @@ class Engine:
         now: int,
         outcome: Outcome,
         hits: tuple[ActivityScorer, ...],
-    ) -> set[str]:
-        if event.event_id in state.seen:
+    ) -> set[str] | frozenset[str]:
+        seen = state.seen
+        token = event_token(event.event_id) if seen or hits else 0
+        if seen and token in seen:
             outcome.duplicate = True
-            return set()
+            return _NOTHING
+        if not hits:
+            return _NOTHING
         matched: set[str] = set()
         periods = self._periods
         counters = state.counters
@@ -235,7 +286,7 @@ class Engine:
             counts[bucket] = counts.get(bucket, 0) + 1
             matched.add(key)
         if matched:
-            state.seen[event.event_id] = event.timestamp
+            seen[token] = event.timestamp
             outcome.counted = 1
         return matched
 
@@ -271,23 +322,30 @@ class Engine:
             if not counts:
                 del state.counters[key]
         if state.seen:
+            # Ids go a storage window at a time (see stream.state), never
+            # before the event behind them has expired.
             horizon = now - self.retention_ms
-            for event_id in [e for e, ts in state.seen.items() if ts < horizon]:
-                del state.seen[event_id]
+            for token in [
+                t for t, ts in state.seen.items() if id_window_end(ts) < horizon
+            ]:
+                del state.seen[token]
 
     def next_due(self, state: ContactState, after: int) -> int | None:
         """The next period boundary after `after` that can move a grade."""
         due: int | None = None
+        clocks = self._clocks
         for key, counts in state.counters.items():
-            if not counts or key not in self._counters:
+            clock = clocks.get(key)
+            if clock is None or not counts:
                 continue
-            boundary = self._counters[key].clock.next_boundary(after)
+            boundary = clock.next_boundary(after)
             if due is None or boundary < due:
                 due = boundary
         if due is None and state.seen:
             # Counts have expired but ids are kept a period longer; one more
             # visit from the schedule forgets them, so the record shrinks.
-            due = max(after + 1, max(state.seen.values()) + self.retention_ms + 1)
+            latest = id_window_end(max(state.seen.values()))
+            due = max(after + 1, latest + self.retention_ms + 1)
         return due
 
     # -- grading --------------------------------------------------------------
@@ -302,15 +360,40 @@ class Engine:
     ) -> list[ScoreChange]:
         """Re-grade at `now` (decay or model change); returns the changes."""
         wanted = set(model_ids) if model_ids is not None else None
+        moved = self._boundary_keys(state, now) if cause == "decay" else None
         self.prune(state, now)
         changes = []
+        grades = state.grades
         for scorer in self.models:
-            if wanted is not None and scorer.model.id not in wanted:
+            model = scorer.model
+            if wanted is not None and model.id not in wanted:
                 continue
+            if moved is not None and scorer.keys.isdisjoint(moved):
+                # None of this model's live counts changes period at `now`,
+                # so its scores are those it was last graded with: the decay
+                # schedule visits every boundary of every live count, and an
+                # input that changes its scores grades it on the spot.
+                mark = grades.get(model.id)
+                if mark is not None and mark.version == model.version:
+                    continue
             change = self._regrade_one(scorer, state, contact_id, now, cause, None)
             if change is not None:
                 changes.append(change)
         return changes
+
+    def _boundary_keys(self, state: ContactState, now: int) -> set[str]:
+        """The live counters whose period changes at instant `now`."""
+        clocks = self._clocks
+        moved: set[str] = set()
+        for key, counts in state.counters.items():
+            clock = clocks.get(key)
+            if (
+                clock is not None
+                and counts
+                and clock.bucket_start(clock.bucket(now)) == now
+            ):
+                moved.add(key)
+        return moved
 
     def _regrade_one(
         self,
@@ -321,20 +404,36 @@ class Engine:
         cause: Cause,
         trigger: dict[str, Any] | None,
     ) -> ScoreChange | None:
-        grade = self._moved(scorer, state, now)
+        # Time and model changes never touch properties; a changed model
+        # has a new version, which the kept fit score does not match.
+        grade = self._moved(scorer, state, now, reuse_fit=True)
         if grade is None:
             return None
         return self._change(scorer, state, contact_id, now, cause, trigger, grade)
 
     @staticmethod
-    def _moved(scorer: ModelScorer, state: ContactState, now: int) -> str | None:
-        """The new grade if it differs from the last one announced, else None."""
-        mark = state.grades.get(scorer.model.id)
-        previous = mark.grade if mark else None
-        grade = scorer.grade_scores(*scorer.scores(state, now), previous)
+    def _moved(
+        scorer: ModelScorer, state: ContactState, now: int, reuse_fit: bool
+    ) -> str | None:
+        """The new grade if it differs from the last one announced, else None.
+
+        With `reuse_fit`, the caller knows the properties did not change
+        since the fit score kept in the grade mark was computed.
+        """
+        model = scorer.model
+        mark = state.grades.get(model.id)
+        if mark is None:
+            fit = scorer.fit_score(state)
+            return scorer.grader.grade(fit, scorer.activity_score(state, now), None)
+        if reuse_fit and mark.fit is not None and mark.version == model.version:
+            fit = mark.fit
+        else:
+            fit = scorer.fit_score(state)
+        previous = mark.grade
+        grade = scorer.grader.grade(fit, scorer.activity_score(state, now), previous)
         if grade == previous:
-            if mark is not None:
-                mark.version = scorer.model.version
+            mark.version = model.version
+            mark.fit = fit
             return None
         return grade
 
@@ -353,7 +452,9 @@ class Engine:
         mark = state.grades.get(model.id)
         evaluation = scorer.evaluate(state, now)
         seq = mark.seq + 1 if mark else 1
-        state.grades[model.id] = GradeMark(grade, seq, model.version)
+        state.grades[model.id] = GradeMark(
+            grade, seq, model.version, evaluation.fit_score
+        )
         return ScoreChange(
             contact_id=contact_id,
             model_id=model.id,

@@ -14,6 +14,7 @@ from stream.messages import ActivityEvent
 from stream.model.types import ActivityCategory, Rule
 
 Predicate = Callable[[ActivityEvent], bool]
+FieldGetter = Callable[[ActivityEvent], str | None]
 
 # Top-level event fields a rule may name; anything else is `properties.X`.
 TOP_LEVEL_FIELDS = ("url", "name", "title", "referrer")
@@ -37,7 +38,8 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def _field_getter(field: str) -> Callable[[ActivityEvent], str | None]:
+def field_getter(field: str) -> FieldGetter:
+    """The text of `field` in an event, as rules on that field see it."""
     if field.startswith("properties."):
         name = field[len("properties.") :]
 
@@ -62,7 +64,7 @@ def compile_rule(
     rule: Rule, regex_timeout: float = DEFAULT_REGEX_TIMEOUT_S
 ) -> Predicate:
     """A predicate that holds when the event's field matches any value."""
-    get = _field_getter(rule.field)
+    get = field_getter(rule.field)
     op = rule.op
 
     if op == "exists":
@@ -154,6 +156,13 @@ def compile_category(
         return groups is None or any(g(event) for g in groups)
 
     return matches
+
+
+def category_fields(category: ActivityCategory) -> frozenset[str]:
+    """Every field a category's rules read: all that its match depends on,
+    besides the event's kind."""
+    rules = [*category.rules, *(r for group in category.any or () for r in group)]
+    return frozenset(r.field for r in rules)
 
 
 def rule_fields(event: Mapping[str, Any]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from stream.app.app import create_app
 from stream.app.settings import Settings
 from stream.errors import BrokerError
 from stream.model.load import load_model_dir
-from stream.state import ContactState
+from stream.state import ContactState, event_token
 from tests.app.test_decay_and_restart import DAILY_MODEL, MIDNIGHT
 
 DAY = 86_400_000
@@ -124,7 +124,7 @@ def test_an_unexpected_error_dead_letters_one_input_and_keeps_going(
     def failing(msg: Any, now: int) -> Any:
         if msg.contact_id == "A":
             # Half-way through: the contact's record is already changed.
-            job.store.get("A").seen["half-applied"] = now  # type: ignore[union-attr]
+            job.store.get("A").seen[event_token("half-applied")] = now  # type: ignore[union-attr]
             raise RuntimeError("boom")
         return real_apply(msg, now)
 
@@ -140,7 +140,7 @@ def test_an_unexpected_error_dead_letters_one_input_and_keeps_going(
     assert dead[0]["error"]["detail"] == "RuntimeError: boom"
     assert dead[0]["offset"] == 1
     state = ContactState.from_bytes(job.store._db(0).get(b"A"))
-    assert set(state.seen) == {"A-1"}
+    assert set(state.seen) == {event_token("A-1")}
     assert [c["contact_id"] for c in first["score-changes"]] == ["A"]
     assert [c["contact_id"] for c in sent["score-changes"]] == ["B"]
 
@@ -390,7 +390,7 @@ def test_a_contact_seen_again_after_forget_starts_from_nothing(
     ]
     assert sent["score-changes"][1]["seq"] == 1
     state = ContactState.from_bytes(job.store._db(0).get(b"A"))
-    assert (state.forgotten, set(state.seen)) == (False, {"A-1"})
+    assert (state.forgotten, set(state.seen)) == (False, {event_token("A-1")})
 
 
 @pytest.mark.parametrize(

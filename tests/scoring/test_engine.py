@@ -6,7 +6,7 @@ import pytest
 
 from stream.processor import MemoryStore, Processor
 from stream.scoring.engine import Engine
-from stream.state import ContactState
+from stream.state import ContactState, event_token, id_window_end
 from tests.factories import (
     DAY,
     T0,
@@ -162,10 +162,13 @@ def test_decay_changes_come_before_the_input_that_moves_the_clock() -> None:
 def test_seen_ids_are_pruned_after_the_longest_window() -> None:
     e, s = Engine([model()]), ContactState()
     e.apply(s, "c1", visit(SUPPORT, T0, event_id="old"), T0)
-    # 45-day periods, 5 of them: ids are kept (5 + 1) * 45 days.
-    e.prune(s, T0 + 270 * DAY)
-    assert "old" in s.seen
-    e.prune(s, T0 + 270 * DAY + 1)
+    # 45-day periods, 5 of them: ids are kept (5 + 1) * 45 days, counted from
+    # the end of the storage window that holds the event's time.
+    kept_until = id_window_end(T0) + 270 * DAY
+    assert kept_until > T0 + 270 * DAY
+    e.prune(s, kept_until)
+    assert s.seen == {event_token("old"): T0}
+    e.prune(s, kept_until + 1)
     assert s.seen == {} and s.counters == {}
 
 

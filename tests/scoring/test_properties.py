@@ -9,7 +9,7 @@ from stream.messages import ActivityEvent, PropertyChange
 from stream.processor import MemoryStore, Processor
 from stream.replay import Replay
 from stream.scoring.engine import Engine
-from stream.state import ContactState, GradeMark
+from stream.state import ContactState, GradeMark, id_window_end
 from tests.factories import DAY, T0, upsell
 
 ENGINE = Engine([upsell()])
@@ -91,7 +91,14 @@ def test_state_round_trips_exactly(msgs: list[ActivityEvent | PropertyChange]) -
     state.grades["x"] = GradeMark("B2", 7, 3)
     data = state.to_bytes()
     again = ContactState.from_bytes(data)
-    assert again == state and again.to_bytes() == data
+    assert again.to_bytes() == data
+    # Event times are stored per id window, the latest one exactly.
+    assert {t: id_window_end(ts) for t, ts in again.seen.items()} == {
+        t: id_window_end(ts) for t, ts in state.seen.items()
+    }
+    assert max(again.seen.values(), default=0) == max(state.seen.values(), default=0)
+    again.seen = state.seen
+    assert again == state
 
 
 @settings(max_examples=100, deadline=None)
@@ -122,3 +129,20 @@ def test_replay_class_is_deterministic() -> None:
         r = Replay(ENGINE, wall_now=T0 + DAY)
         outputs.append([r.feed(line, i) for i, line in enumerate(lines, 1)])
     assert outputs[0] == outputs[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(inputs(), st.integers(0, 300))
+def test_fast_scores_equal_the_breakdown_scores_to_the_last_bit(
+    msgs: list[ActivityEvent | PropertyChange], age: int
+) -> None:
+    # Grade marks keep the breakdown's fit score and later re-grades reuse it
+    # in place of the fast path's: the two must be the same float.
+    state = run(msgs)
+    now = T0 + age * DAY // 3
+    (scorer,) = ENGINE.models
+    evaluation = scorer.evaluate(state, now)
+    assert scorer.fit_score(state).hex() == evaluation.fit_score.hex()
+    assert scorer.activity_score(state, now).hex() == evaluation.activity_score.hex()
+    mark = state.grades["upsell"]
+    assert mark.fit is not None and mark.fit.hex() == evaluation.fit_score.hex()
