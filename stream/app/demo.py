@@ -89,7 +89,7 @@ def run_demo(
     check_sample_data()
     prefix = f"demo-{time.strftime('%Y%m%d-%H%M%S')}."
     result = DemoResult()
-    with ensure_broker(options.work_dir / "broker") as bootstrap:
+    with _stop_as_interrupt(), ensure_broker(options.work_dir / "broker") as bootstrap:
         config = kafka_client_config(bootstrap)
         topics.create_topics(config, prefix, options.partitions)
         settings = Settings(
@@ -231,6 +231,11 @@ def _serve_until_interrupted(
         f"(e.g. curl 127.0.0.1:{port}/grades?model=upsell); Ctrl-C stops the demo.\n"
         "To change a model live, edit a copy (bump its version) and push it:\n"
         f"  scorestream model push MODEL.yaml --bootstrap {settings.bootstrap} "
+        f"--topic-prefix {settings.topic_prefix}\n"
+        "Every other tool reaches this demo with the same two options, e.g.\n"
+        f"  scorestream tail --bootstrap {settings.bootstrap} "
+        f"--topic-prefix {settings.topic_prefix}\n"
+        f"  scorestream forget CONTACT_ID --bootstrap {settings.bootstrap} "
         f"--topic-prefix {settings.topic_prefix}"
     )
     try:
@@ -244,17 +249,43 @@ def _finished(sender: threading.Thread, probe: LagProbe, quiet_s: float) -> bool
     return not sender.is_alive() and quiet_s >= SETTLE_S and probe.behind() == 0
 
 
+# Signals that end the demo: Ctrl-C, a closed terminal, `kill`, `timeout`
+# or a service manager stopping it.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 @contextlib.contextmanager
-def _no_interrupts() -> Iterator[None]:
-    """A second Ctrl-C must not cut the clean-up short."""
+def _stop_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the demo the way Ctrl-C does: worker first,
+    while the broker still answers, then the broker. Left to their default
+    the demo would die at once and leave the worker behind."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {s: signal.signal(s, _interrupt) for s in STOP_SIGNALS[1:]}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """A second Ctrl-C (or SIGTERM) must not cut the clean-up short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def order_note(hysteresis: dict[str, float]) -> str | None:

@@ -76,6 +76,24 @@ def check_broker(settings: Settings) -> None:
     check_connection(kafka_client_config(settings.bootstrap), timeout=15.0)
 
 
+def ensure_topics(settings: Settings) -> None:
+    """Create the topics the worker reads and writes if they are missing.
+
+    A worker subscribed to topics that do not exist yet idles until its next
+    metadata refresh (minutes) after someone creates them.
+    """
+    from stream.kafka.config import kafka_client_config
+    from stream.kafka.topics import create_missing_topics
+
+    created = create_missing_topics(
+        kafka_client_config(settings.bootstrap),
+        settings.topic_prefix,
+        settings.partitions,
+    )
+    if created:
+        log.info("created missing topics: %s", ", ".join(created))
+
+
 def _use_uvloop() -> bool:
     try:
         import uvloop
@@ -98,6 +116,7 @@ def run_worker(settings: Settings, models: Sequence[Model]) -> int:
     install_secret_mask(settings)
     check_web_port(settings)
     check_broker(settings)
+    ensure_topics(settings)
     uvloop = _use_uvloop()
     # A fresh loop: Faust binds to the current one, and callers (tests, the
     # demo) may have closed theirs.

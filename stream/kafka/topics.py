@@ -155,6 +155,84 @@ def create_topics(
     return outcome
 
 
+# Read by the scoring agent: they must exist, with one partition count.
+INPUT_TOPICS = (PAGE_VISITS, CONVERSIONS, PROPERTY_CHANGES, FORGET_REQUESTS)
+
+
+def create_missing_topics(
+    admin_config: Mapping[str, str],
+    prefix: str = DEFAULT_PREFIX,
+    partitions: int = DEFAULT_PARTITIONS,
+    *,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Creates the topics of the set that do not exist yet; their names.
+
+    Missing input topics get the partition count of the inputs that exist
+    (the agent needs them co-partitioned), else `partitions`. Raises
+    BrokerError when the existing inputs disagree, or a topic cannot be
+    created (for example when the user may not create topics).
+    """
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(dict(admin_config))
+    metadata = admin.list_topics(timeout=timeout)
+    inputs = {topic_name(t, prefix) for t in INPUT_TOPICS}
+    counts = {
+        name: len(metadata.topics[name].partitions)
+        for name in inputs
+        if name in metadata.topics and metadata.topics[name].partitions
+    }
+    if len(set(counts.values())) > 1:
+        raise BrokerError(
+            "the input topics must have one partition count, found: "
+            + ", ".join(f"{n} {c}" for n, c in sorted(counts.items()))
+        )
+    if counts:
+        partitions = next(iter(counts.values()))
+    missing = [
+        spec
+        for spec in scorestream_topics(prefix, partitions)
+        if spec.name not in metadata.topics
+    ]
+    if not missing:
+        return []
+    try:
+        create_topics(admin_config, prefix, partitions, timeout=timeout)
+    except BrokerError as exc:
+        raise BrokerError(
+            f"topics {', '.join(s.name for s in missing)} are missing and could "
+            f"not be created ({exc}); create them with `scorestream broker "
+            "topics` or your cluster's tools"
+        ) from None
+    names = [s.name for s in missing]
+    _wait_for_leaders(admin, names, timeout)
+    return names
+
+
+def _wait_for_leaders(admin: Any, names: Sequence[str], timeout: float) -> None:
+    """Until every partition of `names` has a leader: a topic created a moment
+    ago refuses reads (NOT_LEADER_FOR_PARTITION) until then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = admin.list_topics(timeout=timeout)
+        waiting = [
+            name
+            for name in names
+            if name not in metadata.topics
+            or not metadata.topics[name].partitions
+            or any(p.leader < 0 for p in metadata.topics[name].partitions.values())
+        ]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise BrokerError(
+                f"topics {', '.join(waiting)} have no leader {timeout:.0f} s after "
+                "they were created; check the broker's log"
+            )
+        time.sleep(0.1)
+
+
 def _check_partitions(
     admin: Any, specs: Sequence[TopicSpec], outcome: Mapping[str, str], timeout: float
 ) -> None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from stream import jsonutil
+from stream.app.demo import _stop_as_interrupt
 from stream.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,3 +99,17 @@ def test_demo_scores_the_real_data_like_the_replay(tmp_path: Path) -> None:
         pid = int(pid_file.read_text().strip())
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_unwinds_the_demo_like_ctrl_c(signum: int) -> None:
+    cleaned = []
+    with pytest.raises(KeyboardInterrupt), _stop_as_interrupt():
+        try:
+            os.kill(os.getpid(), signum)
+            time.sleep(5)  # interrupted long before this ends
+        finally:
+            cleaned.append(signum)
+    assert cleaned == [signum]
+    # Outside the demo the signal's own handling is back.
+    assert signal.getsignal(signum) is signal.SIG_DFL
