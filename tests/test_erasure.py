@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from stream import jsonutil
+from stream.cli.main import main
 from stream.erasure import ForgetRequest, decode_forget, encode_request, forgotten_event
 from stream.errors import InputError
 from stream.state import ContactState, GradeMark
@@ -75,3 +76,21 @@ def test_bad_requests_name_what_is_wrong(
         decode_forget(body, key=key)
     assert caught.value.reason == reason
     assert named in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("contact_id", "shown"),
+    [
+        ("y" * 300, "id_too_long: CONTACT_ID: 300 characters; at most 256"),
+        ("a\x1b[2Jb", "bad_id_characters: CONTACT_ID: 'a\\x1b[2Jb' holds control"),
+        ("  ", "empty_id: CONTACT_ID: blank"),
+    ],
+)
+def test_forget_refuses_ids_the_worker_would_refuse_before_connecting(
+    contact_id: str, shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing listens on port 1: reaching the broker would fail differently.
+    code = main(["forget", contact_id, "--bootstrap", "127.0.0.1:1"])
+
+    assert code == 1
+    assert shown in capsys.readouterr().err

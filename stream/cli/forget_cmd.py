@@ -7,7 +7,8 @@ import sys
 import time
 from typing import Any
 
-from stream.erasure import ForgetRequest, encode_request
+from stream.decode import DEFAULT_LIMITS, _id
+from stream.erasure import MAX_REASON_LENGTH, ForgetRequest, encode_request
 from stream.errors import InputError, ScoringError
 
 SEND_TIMEOUT_S = 30.0
@@ -97,14 +98,21 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"the worker erases them and announces each on "
         f"{topic_name(SCORE_CHANGES, settings.topic_prefix)} "
-        '(an event with "forgotten": true)',
+        '(an event with "forgotten": true); a contact it does not know is not '
+        "announced",
         file=sys.stderr,
     )
     return 0
 
 
 def _request(contact_id: str, now: int, args: argparse.Namespace) -> ForgetRequest:
-    text = contact_id.strip()
-    if not text:
-        raise InputError("empty_id", "CONTACT_ID: blank; expected a contact id")
+    # The worker's own checks, so that an id it would refuse (and dead-letter,
+    # erasing nothing) is refused here, before anything is sent.
+    text = _id(contact_id, "CONTACT_ID", DEFAULT_LIMITS)
+    if args.request_id is not None:
+        _id(args.request_id, "--request-id", DEFAULT_LIMITS)
+    if args.reason is not None and len(args.reason) > MAX_REASON_LENGTH:
+        raise InputError(
+            "wrong_type", f"--reason: at most {MAX_REASON_LENGTH} characters"
+        )
     return ForgetRequest(text, now, args.request_id, args.reason)
