@@ -24,10 +24,16 @@ seen, the range or value list it matched and the points; for each activity
 category the count, credit and decay of each period and which period won.
 Events are replay lines (page_visit, conversion, and property_change, which
 is applied on top of --properties); their contact ids are ignored, all of
-them count for the one contact explained. Lines dated after --as-of are left
-out, and malformed lines are reported and skipped, as in `replay`. The grade
-shown is the plain grade of these scores: hysteresis needs the grade history
-of a live contact, which `replay` and the worker keep.
+them count for the one contact explained, and a file holding several contact
+ids gets a warning. Lines dated after --as-of are left out, and malformed
+lines are reported and skipped, as in `replay`. The grade shown is the plain
+grade of these scores: hysteresis needs the grade history of a live contact,
+which `replay` and the worker keep.
+
+One contact's inputs from the real sample data:
+  scorestream data --out real.jsonl
+  grep '"contact_id":"245.57.13.67"' real.jsonl > events.jsonl
+  scorestream explain --model models/upsell.yaml --events events.jsonl
 """
 
 
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
     latest = 0
     later = 0
+    contacts: set[str] = set()
     if args.events:
         for lineno, line in enumerate(read_lines(args.events), start=1):
             if not line.strip():
@@ -101,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             except InputError as exc:
                 print(f"{args.events}:{lineno}: skipped: {exc}", file=sys.stderr)
                 continue
+            contacts.add(msg.contact_id)
             if args.as_of is not None and msg.timestamp > args.as_of:
                 later += 1
                 continue
@@ -109,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
             processor.apply(msg, max(latest, processor.now or 0))
     if later:
         print(f"{later} input(s) dated after --as-of left out", file=sys.stderr)
+    if len(contacts) > 1:
+        print(_mixed_warning(args.events, contacts), file=sys.stderr)
     as_of = args.as_of if args.as_of is not None else (latest or _now())
     state = store.get(CONTACT) or state
 
@@ -122,6 +132,19 @@ def run(args: argparse.Namespace) -> int:
         for item in report:
             print(_text(item))
     return 0
+
+
+def _mixed_warning(path: str, contacts: set[str]) -> str:
+    """A whole replay file explained as one contact adds up everybody's
+    inputs, which is almost never what was meant, so say so and how to
+    keep one contact's lines."""
+    example = min(contacts)
+    return (
+        f"warning: {path} holds inputs of {len(contacts):,} contacts; all of "
+        "them were counted as one contact. To explain one contact, keep only "
+        f'its lines, e.g. grep \'"contact_id":"{example}"\' {path} '
+        "> events.jsonl"
+    )
 
 
 def _fields(msg: Any) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from typing import Any
 
 from stream.app import modeltopic
 from stream.app.lifecycle import same_model
-from stream.cli.publish_cmd import add_connection_options, connection
+from stream.cli.publish_cmd import connection
+from stream.cli.tail_cmd import add_reader_connection_options
 from stream.errors import ModelError, ScoringError
 from stream.kafka import topics
 from stream.model.dump import model_document
@@ -33,32 +34,63 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="model_action", metavar="ACTION")
     actions.required = True
 
-    push = actions.add_parser("push", help="validate a model file and publish it")
+    push = actions.add_parser(
+        "push",
+        help="validate a model file and publish it",
+        description=(
+            "Validates FILE like `scorestream validate` and publishes it on the "
+            "models topic, where running workers pick it up. Its `version` must "
+            "be above the published one of the same id (or use --force); a "
+            "model equal to the published one is not sent again. The models "
+            "topic must exist (`scorestream broker topics create`)."
+        ),
+    )
     push.add_argument("file", help="model file (.yaml, .yml or .json)")
     push.add_argument(
         "--force",
         action="store_true",
         help="publish even if its version is not above the published one",
     )
-    add_connection_options(push)
+    add_reader_connection_options(push)
     push.set_defaults(handler=run_push)
 
-    listing = actions.add_parser("list", help="the models on the topic")
-    add_connection_options(listing)
+    listing = actions.add_parser(
+        "list",
+        help="the models on the topic",
+        description=(
+            "Prints the id, version, status and name of every model on the "
+            "models topic, and each entry that fails validation as `invalid` "
+            "with its first problem."
+        ),
+    )
+    add_reader_connection_options(listing)
     listing.set_defaults(handler=run_list)
 
-    show = actions.add_parser("show", help="print one published model as JSON")
+    show = actions.add_parser(
+        "show",
+        help="print one published model as JSON",
+        description=(
+            "Prints the model with this id as it is on the models topic, as a "
+            "JSON model file (it can be edited and pushed back)."
+        ),
+    )
     show.add_argument("id", help="model id")
-    add_connection_options(show)
+    add_reader_connection_options(show)
     show.set_defaults(handler=run_show)
 
     status = actions.add_parser(
         "set-status",
         help="change a published model's status (its version goes up by one)",
+        description=(
+            "Publishes the model with this id again with a new status and its "
+            "version one higher: `active` runs it and emits to the score-change "
+            "topic, `testing` runs it and emits to the shadow topic only, "
+            "`draft` keeps it stored but stops running it."
+        ),
     )
     status.add_argument("id", help="model id")
     status.add_argument("status", choices=STATUSES)
-    add_connection_options(status)
+    add_reader_connection_options(status)
     status.set_defaults(handler=run_set_status)
 
 

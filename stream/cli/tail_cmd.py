@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
         help="print score changes as the worker emits them",
         description=(
             "Follows the score-change topic and prints one line per change, e.g. "
-            "`contact 240.3.1.7  upsell  B3 -> A2  assign_sales_rep  (event: "
+            "`contact 245.57.13.67  upsell  D4 -> D3  ads_and_behavioral  (event: "
             "Viewed Support & Resource Centre)`. Stops on Ctrl-C."
         ),
     )
@@ -47,8 +47,25 @@ def register(subparsers: Any) -> None:
         default=None,
         help="stop after this many seconds (default: run until Ctrl-C)",
     )
-    add_connection_options(parser)
+    add_reader_connection_options(parser)
     parser.set_defaults(handler=run)
+
+
+# The shared connection options describe --partitions for commands that create
+# topics. Commands that only read or write existing topics still accept it, so
+# one set of options can be passed to every command, but it changes nothing.
+READER_PARTITIONS_HELP = (
+    "accepted like on the other commands, but unused here: this command "
+    "creates no topics"
+)
+
+
+def add_reader_connection_options(parser: argparse.ArgumentParser) -> None:
+    """The connection options, with --partitions described as unused."""
+    add_connection_options(parser)
+    for action in parser._actions:
+        if action.dest == "partitions":
+            action.help = READER_PARTITIONS_HELP
 
 
 def run(args: argparse.Namespace) -> int:

@@ -36,8 +36,12 @@ _METAVARS = {
     "web_host": "HOST",
     "web_port": "PORT",
     "app_id": "ID",
+    "max_message_bytes": "BYTES",
+    "max_properties": "N",
+    "max_url_length": "CHARS",
     "max_id_length": "CHARS",
     "max_property_name_length": "CHARS",
+    "regex_timeout_ms": "MS",
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "clock": CLOCKS,

@@ -58,17 +58,17 @@ def test_publish_routes_by_type_and_keys_by_contact() -> None:
 def test_tail_line_reads_like_the_readme() -> None:
     line = describe(
         {
-            "contact_id": "240.3.1.7",
+            "contact_id": "245.57.13.67",
             "model_id": "upsell",
-            "previous_grade": "B3",
-            "grade": "A2",
-            "recommended_action": "assign_sales_rep",
+            "previous_grade": "D4",
+            "grade": "D3",
+            "recommended_action": "ads_and_behavioral",
             "cause": "event",
             "trigger": {"categories": ["Viewed Support & Resource Centre"]},
         }
     )
     assert line == (
-        "contact 240.3.1.7  upsell  B3 -> A2  assign_sales_rep  "
+        "contact 245.57.13.67  upsell  D4 -> D3  ads_and_behavioral  "
         "(event: Viewed Support & Resource Centre)"
     )
 
