@@ -289,7 +289,7 @@ def _no_interrupts() -> Iterator[None]:
 
 
 def order_note(hysteresis: dict[str, float]) -> str | None:
-    """Why some grade tables can differ a little from `scorestream replay`.
+    """Why some grade tables differ from `scorestream replay`.
 
     `hysteresis` maps each model shown to its hysteresis. With hysteresis a
     grade holds until a score crosses its bound by that margin, so where the
@@ -302,9 +302,10 @@ def order_note(hysteresis: dict[str, float]) -> str | None:
     exact = sorted(m for m, h in hysteresis.items() if h <= 0)
     note = (
         f"note: {', '.join(f'{m} (hysteresis {hysteresis[m]:g})' for m in held)} "
-        "can end on grades that depend on the order the worker read the three "
-        "input topics, so their tables can differ slightly from `scorestream "
-        "replay` of the same data"
+        "settle where the path of grades leads, and the worker reads the three "
+        "input topics in another order than a replay file, so many contacts "
+        "can end one grade step apart from `scorestream replay` of the same "
+        "data (hundreds on this data set)"
     )
     if exact:
         note += f"; {', '.join(exact)} (hysteresis 0) end exactly as the replay"

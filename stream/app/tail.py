@@ -87,7 +87,7 @@ def read_all(
 
 
 def describe(change: Mapping[str, Any]) -> str:
-    """One line for a person, e.g. `contact 240.3.1.7  upsell  B3 -> A2  ...`."""
+    """One line for a person, e.g. `contact 245.57.13.67  upsell  D4 -> D3  ...`."""
     if change.get("forgotten") is True:
         return (
             f"contact {change.get('contact_id')}  erased at {change.get('as_of')} "
