@@ -77,11 +77,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A missing input file or an unwritable output folder is the user's
         # to fix; a traceback would hide the one line that matters.
         where = f": {exc.filename}" if exc.filename else ""
-        print(
-            f"scorestream {args.command}: {exc.strerror or exc}{where}", file=sys.stderr
-        )
+        print(f"scorestream {args.command}: {describe(exc)}{where}", file=sys.stderr)
         return 1
     return code
+
+
+def describe(exc: OSError) -> str:
+    """The error's own words; some errors (a timeout) carry none, and an empty
+    line would leave the user nothing to go on."""
+    text = (exc.strerror or str(exc)).strip()
+    if text:
+        return text
+    hint = "run again as `scorestream --log-level DEBUG ...` to see what led to it"
+    if isinstance(exc, TimeoutError):
+        hint = (
+            "if it was waiting for Kafka, check that the broker runs "
+            "(`scorestream broker status`) and --bootstrap names it; " + hint
+        )
+    return f"{type(exc).__name__} without a message; {hint}"
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from stream.app.publish import PublishReport, parse_lines, publish
+from stream.app.publish import Line, PublishReport, parse_lines, publish
 from stream.app.settings import BOOTSTRAP_SOURCES, ENV, Settings, resolve_bootstrap
 from stream.errors import InputError, ScoringError
 
@@ -87,7 +87,7 @@ def connection(args: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
     sentence, not librdkafka retrying until a later step times out.
     """
     from stream.kafka.config import kafka_client_config
-    from stream.kafka.connection import check_connection
+    from stream.kafka.connection import bootstrap_source, check_connection
 
     settings = Settings.from_env(
         bootstrap=resolve_bootstrap(args.bootstrap),
@@ -95,11 +95,14 @@ def connection(args: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
         partitions=getattr(args, "partitions", None),
     )
     config = kafka_client_config(settings.bootstrap)
-    check_connection(config, timeout=CONNECT_TIMEOUT_S)
+    source = bootstrap_source(settings.bootstrap, given=args.bootstrap)
+    check_connection(config, timeout=CONNECT_TIMEOUT_S, source=source)
     return settings, config
 
 
-def records_of(args: argparse.Namespace) -> Iterable[Mapping[str, Any] | InputError]:
+def records_of(
+    args: argparse.Namespace,
+) -> Iterable[Mapping[str, Any] | InputError | Line]:
     if args.real_data:
         from stream.realdata import build_replay
 
@@ -120,14 +123,25 @@ def _lines(path: str) -> Iterable[bytes]:
 def run(args: argparse.Namespace) -> int:
     from stream.kafka.topics import create_topics
 
+    progress_shown = False
+
+    def progress(report: PublishReport) -> None:
+        nonlocal progress_shown
+        progress_shown = True
+        _progress(report)
+
     try:
         settings, config = connection(args)
         records = records_of(args)
         create_topics(config, settings.topic_prefix, settings.partitions)
-        report = publish(records, config, settings.topic_prefix, on_progress=_progress)
+        report = publish(records, config, settings.topic_prefix, on_progress=progress)
     except (ScoringError, ValueError, OSError) as exc:
         print(f"\nscorestream publish: {_reason(exc)}", file=sys.stderr)
         return 1
+    if report.examples:
+        # The progress line has no newline of its own.
+        end_progress = "\n" if progress_shown else ""
+        print(end_progress + _skipped_lines(report), file=sys.stderr)
     print(_summary(report), file=sys.stderr)
     return 0 if report.total else 1
 
@@ -147,6 +161,16 @@ def _progress(report: PublishReport) -> None:
     rate = report.total / max(report.seconds, 1e-9)
     sys.stderr.write(f"\r{report.total:,} sent ({rate:,.0f}/s)")
     sys.stderr.flush()
+
+
+def _skipped_lines(report: PublishReport) -> str:
+    """The first skipped lines of each reason, one per line, like `replay`."""
+    lines = [str(skip) for skip in report.examples]
+    for reason, count in sorted(report.skip_reasons.items()):
+        shown = sum(1 for skip in report.examples if skip.reason == reason)
+        if count > shown:
+            lines.append(f"... and {count - shown:,} more {reason}")
+    return "\n".join(lines)
 
 
 def _summary(report: PublishReport) -> str:

@@ -6,12 +6,18 @@ import argparse
 import signal
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
+from stream.app.settings import BOOTSTRAP_SOURCES, resolve_bootstrap
 from stream.errors import ScoringError
 from stream.kafka.config import kafka_client_config
 from stream.sink.settings import ENV, HELP, SECRET_FIELDS, TARGETS, SinkSettings
+
+PREFIX = "scorestream sink:"
+# As long as the other tools wait: a missing broker is then one sentence
+# instead of librdkafka retrying until creating a topic times out.
+CONNECT_TIMEOUT_S = 10.0
 
 CRM_HELP = """\
 Reads the score-change topic in a consumer group of its own and writes each
@@ -48,6 +54,8 @@ def register(subparsers: Any) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{HELP[f.name]} (env {ENV[f.name]}; default: {f.default!r})"
+        if f.name == "bootstrap":
+            help_text = f"{HELP[f.name]} ({BOOTSTRAP_SOURCES})"
         if f.type == "bool":
             crm.add_argument(flag, action="store_const", const=True, help=help_text)
         else:
@@ -116,10 +124,19 @@ def _crm(args: argparse.Namespace) -> int:
     }
     try:
         settings = SinkSettings.from_env(**overrides)
-        sink = CrmSink(settings, kafka_client_config(settings.bootstrap))
+        # Same order as every other tool; with none found, the error says how
+        # to get a broker.
+        bootstrap = resolve_bootstrap(settings.bootstrap or None)
+        config = kafka_client_config(bootstrap)
+        sink = CrmSink(replace(settings, bootstrap=bootstrap), config)
     except ScoringError as exc:
-        print(exc, file=sys.stderr)
+        print(f"{PREFIX} {exc}", file=sys.stderr)
         return 2
+    try:
+        _check_broker(config, bootstrap, args.bootstrap)
+    except ScoringError as exc:
+        print(f"{PREFIX} {exc}", file=sys.stderr)
+        return 1
 
     def on_signal(signum: int, _frame: Any) -> None:
         sink.stop()
@@ -129,9 +146,18 @@ def _crm(args: argparse.Namespace) -> int:
     try:
         sink.run(max_seconds=args.max_seconds, exit_when_idle=args.exit_when_idle)
     except ScoringError as exc:
-        print(exc, file=sys.stderr)
+        print(f"{PREFIX} {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_broker(config: dict[str, str], bootstrap: str, given: str | None) -> None:
+    """BrokerError, naming the address and where it came from, if Kafka does
+    not answer within CONNECT_TIMEOUT_S."""
+    from stream.kafka.connection import bootstrap_source, check_connection
+
+    source = bootstrap_source(bootstrap, given=given)
+    check_connection(config, timeout=CONNECT_TIMEOUT_S, source=source)
 
 
 def _fake_crm(args: argparse.Namespace) -> int:

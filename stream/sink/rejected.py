@@ -39,8 +39,10 @@ def ensure_rejected_topic(
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
+    from stream.kafka.connection import quiet_client_logs
+
     spec = rejected_topic(prefix)
-    admin = AdminClient(dict(admin_config))
+    admin = AdminClient({**admin_config, **quiet_client_logs()})
     new = NewTopic(
         spec.name, spec.partitions, replication_factor=-1, config=dict(spec.config)
     )
@@ -48,13 +50,25 @@ def ensure_rejected_topic(
     try:
         future.result(timeout=timeout)
         log.info("created topic %s", spec.name)
+    except TimeoutError:
+        raise BrokerError(
+            f"cannot create topic {spec.name}: Kafka at "
+            f"{admin_config.get('bootstrap.servers')} did not answer within "
+            f"{timeout:.0f} s; check that the broker runs "
+            "(`scorestream broker status`) and --bootstrap names it"
+        ) from None
     except KafkaException as exc:
-        error = exc.args[0]
-        if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise BrokerError(
-                f"cannot create topic {spec.name}: {error.str()}; create it by hand "
-                "or give the sink's user the right to create topics"
-            ) from None
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError):
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                return spec.name
+            reason = error.str()
+        else:
+            reason = str(exc) or type(exc).__name__
+        raise BrokerError(
+            f"cannot create topic {spec.name}: {reason}; create it by hand "
+            "or give the sink's user the right to create topics"
+        ) from None
     return spec.name
 
 

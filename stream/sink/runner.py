@@ -88,6 +88,8 @@ class CrmSink:
         and not committed: the next run reads them again."""
         from confluent_kafka import Consumer, Producer
 
+        from stream.kafka.connection import quiet_client_logs
+
         settings = self.settings
         log.info("CRM sink starting: %r", settings)
         if not settings.dry_run:
@@ -98,12 +100,18 @@ class CrmSink:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "session.timeout.ms": settings.session_timeout_ms,
+            **quiet_client_logs(),
         }
         if settings.instance_id:
             consumer_config["group.instance.id"] = settings.instance_id
         self._consumer = Consumer(consumer_config)
         self._producer = Producer(
-            {**self.client_config, "enable.idempotence": True, "linger.ms": 20}
+            {
+                **self.client_config,
+                "enable.idempotence": True,
+                "linger.ms": 20,
+                **quiet_client_logs(),
+            }
         )
         self._consumer.subscribe(
             [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke

@@ -52,6 +52,8 @@ def test_publish_routes_by_type_and_keys_by_contact() -> None:
     with pytest.raises(InputError, match="unknown_type"):
         route({"type": "click", "contact_id": "c1"})
     with pytest.raises(InputError, match="missing_field"):
+        route({"type": "page_visit"})
+    with pytest.raises(InputError, match="wrong_type: contact_id: found a number"):
         route({"type": "page_visit", "contact_id": 7})
 
 
