@@ -117,6 +117,11 @@ class ContactState:
         return any(self.counters.values())
 
     def to_bytes(self) -> bytes:
+        return self.to_bytes_both()[0]
+
+    def to_bytes_both(self) -> tuple[bytes, bytes]:
+        """The record with its unsent changes, and without them (the same
+        bytes when there are none)."""
         record: dict[str, Any] = {}
         if self.properties:
             record["q"] = _encode_properties(self.properties)
@@ -137,17 +142,16 @@ class ContactState:
             }
         if self.forgotten:
             record["f"] = 1
-        if self.unsent:
-            # Embedded as JSON, not as strings: no escaping, and re-encoding
-            # the parsed copy gives back the very same bytes.
-            record["o"] = [
-                self.unsent_batch,
-                [
-                    [int(shadow), orjson.Fragment(value)]
-                    for shadow, value in self.unsent
-                ],
-            ]
-        return orjson.dumps(record)
+        without = orjson.dumps(record)
+        if not self.unsent:
+            return without, without
+        # Embedded as JSON, not as strings: no escaping, and re-encoding the
+        # parsed copy gives back the very same bytes.
+        record["o"] = [
+            self.unsent_batch,
+            [[int(shadow), orjson.Fragment(value)] for shadow, value in self.unsent],
+        ]
+        return orjson.dumps(record), without
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> ContactState:

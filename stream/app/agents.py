@@ -231,20 +231,25 @@ class ScoringJob:
         if not (self.store.has_writes() or self.outbox or clock_moved):
             return
         batch = self.store.take_records()
-        records = batch.records
+        records = list(batch.records)
         if clock_moved:
             assert now is not None
             records += [self.store.clock_record(p, now) for p in self.partitions]
             self.stats.clock_written = now
         messages = self.outbox.take()
+        last = {}
         if records:
             last = await outbox.send_records(
                 self.app.producer, self.store.changelog_topic(), records
             )
-            self.store.write_local(records)
-            for sent in last.values():
-                self.store.persisted(sent)
         await outbox.send_messages(self.app.producer, messages)
+        # Only now, and without the changes: once they are confirmed sent,
+        # keeping them would only make the local store bigger. A crash
+        # before this point leaves the local store behind the changelog, and
+        # the restart replays the records, changes included, from there.
+        self.store.write_local(batch.local + records[len(batch.records) :])
+        for sent in last.values():
+            self.store.persisted(sent)
         await self._mark_sent({p: batch.number for p in batch.with_changes})
         await self._delete(batch.erased)
 

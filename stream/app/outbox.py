@@ -5,22 +5,24 @@ Each record carries the score changes the batch made for its contact. They
 leave in three steps, each waiting for the previous one:
 
 1. the records to the table's changelog, and the broker confirms them;
-2. the records to the local RocksDB;
-3. the messages, and the broker confirms them.
+2. the messages, and the broker confirms them;
+3. the records, without the changes, to the local RocksDB.
 
-Only then are the batch's input offsets acknowledged, and the next batch's
-changelog write carries a marker saying this batch's changes went out.
+Only then are the batch's input offsets acknowledged, and a marker on the
+changelog says this batch's changes went out.
 
 If the worker dies before step 1 completes, the records still say the
 batch never happened: its inputs are delivered again and scored as if for
-the first time. If it dies after step 1, the records say the inputs were
-seen (the redelivered ones change nothing) and hold the changes: the next
-owner of the partition sends every stored change newer than the marker
-again, byte for byte. A change can thus reach its topic twice, never in two
-versions, and never not at all. Sending the messages first would leave a
-crash between the steps to re-score the inputs, perhaps in another order
-(three topics interleave freely), and announce another move under a seq
-already sent.
+the first time. If it dies after step 1, the changelog says the inputs were
+seen (the redelivered ones change nothing) and holds the changes: the
+restart brings the local store up to the changelog, and the next owner of
+the partition sends every stored change newer than the marker again, byte
+for byte. A change can thus reach its topic twice, never in two versions,
+and never not at all. Sending the messages first would leave a crash
+between the steps to re-score the inputs, perhaps in another order (three
+topics interleave freely), and announce another move under a seq already
+sent. The local copy drops the changes because once they are confirmed
+they would only take space.
 """
 
 from __future__ import annotations
@@ -74,9 +76,8 @@ async def send_records(
 ) -> dict[int, Any]:
     """Step 1; returns the last changelog send per partition.
 
-    The caller writes the records locally and then reports the returned
-    sends to Faust as persisted, so that its restart replays only the
-    changelog beyond them.
+    After step 3 the caller reports the returned sends to Faust as
+    persisted, so that its restart replays only the changelog beyond them.
     """
     last: dict[int, Any] = {}
     sent = []
@@ -92,7 +93,7 @@ async def send_records(
 
 
 async def send_messages(producer: Producer, messages: Sequence[Message]) -> None:
-    """Step 3: the score changes and dead letters, confirmed."""
+    """Step 2: the score changes and dead letters, confirmed."""
     sent = [
         await producer.send(topic, key, value, None, None, None)
         for topic, key, value in messages

@@ -67,6 +67,8 @@ class Batch:
     records: list[Record]
     with_changes: set[int]
     erased: list[tuple[int, str]]
+    # The same records without their unsent changes, for the local store.
+    local: list[Record]
 
 
 class TableStore:
@@ -151,7 +153,7 @@ class TableStore:
     def take_records(self) -> Batch:
         """The records of every contact changed since the last take, each
         carrying the score changes made for it since then."""
-        batch = Batch(self.batch, [], set(), [])
+        batch = Batch(self.batch, [], set(), [], [])
         for contact_id in self._dirty:
             state = self._pending[contact_id]
             partition = self.partition_of[contact_id]
@@ -162,7 +164,10 @@ class TableStore:
                 batch.with_changes.add(partition)
             if state.forgotten:
                 batch.erased.append((partition, contact_id))
-            batch.records.append((partition, contact_id.encode(), state.to_bytes()))
+            key = contact_id.encode()
+            sent, kept = state.to_bytes_both()
+            batch.records.append((partition, key, sent))
+            batch.local.append((partition, key, kept))
         self._dirty.clear()
         if self._unsent:
             raise StateError(

@@ -38,7 +38,7 @@ class FakeMessage:
 def drain(job: ScoringJob) -> dict[str, list[dict[str, Any]]]:
     """Does what `publish` does, minus Kafka: messages by short topic name."""
     batch = job.store.take_records()
-    job.store.write_local(batch.records)
+    job.store.write_local(batch.local)
     job.store.delete_local(batch.erased)
     out: dict[str, list[dict[str, Any]]] = {}
     for topic, _, value in job.outbox.take():
@@ -76,9 +76,14 @@ def job(tmp_path: Path) -> Iterator[ScoringJob]:
 
 
 def reassign(
-    job: ScoringJob, monkeypatch: pytest.MonkeyPatch, partitions: set[int]
+    job: ScoringJob,
+    monkeypatch: pytest.MonkeyPatch,
+    partitions: set[int],
+    changelog: list[tuple[int, bytes, bytes]],
 ) -> None:
-    """As after a crash: memory gone, `partitions` assigned and recovered."""
+    """As after a crash: memory gone, the local store brought up to the
+    `changelog` (as Faust's recovery does), `partitions` assigned."""
+    job.store.put_local(changelog)
     job.store.discard()
     job.store.forget([0, 1])
     job.partitions = set()
@@ -193,6 +198,8 @@ class FakeProducer:
         self.offsets: dict[tuple[str, int], int] = {}
         # Last value sent per key, to score-change topics (also failed ones).
         self.values: dict[str, bytes] = {}
+        # Every changelog record sent, in order: what a restart replays.
+        self.changelog: list[tuple[int, bytes, bytes]] = []
 
     async def send(
         self,
@@ -206,6 +213,8 @@ class FakeProducer:
         self.calls.append(f"send {topic.removeprefix('unit.')}")
         if topic.endswith("score-changes") and key is not None and value is not None:
             self.values[key.decode()] = value
+        if topic.endswith("changelog") and key is not None and value is not None:
+            self.changelog.append((partition or 0, key, value))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if topic == self.fail_topic:
             future.set_exception(RuntimeError("broker said no"))
@@ -240,11 +249,16 @@ def test_publish_stores_records_with_their_changes_before_sending_them(
     ]
     assert job.store.read_clock(1) == MIDNIGHT + 1
     assert job.table.data.persisted_offset(TP(job.store.changelog_topic(), 0)) == 2
-    # The record holds the very bytes that were sent, tagged with batch 1.
-    state = ContactState.from_bytes(job.store._db(0).get(b"A"))
+    # The changelog record holds the very bytes that were sent, tagged with
+    # batch 1; the local copy, written once they are confirmed, does not.
+    [sent] = [v for _, k, v in producer.changelog if k == b"A"]
+    state = ContactState.from_bytes(sent)
     assert state.unsent_batch == 1
     assert [value for _, value in state.unsent] == [producer.values["A"]]
     assert jsonutil.loads(state.unsent[0][1])["grade"] == "D1"
+    local = ContactState.from_bytes(job.store._db(0).get(b"A"))
+    assert (local.unsent, local.unsent_batch) == ([], 0)
+    assert local.seen == state.seen
 
     # A marker says batch 1 went out (both contacts are in partition 0);
     # the next batch's flush takes it along.
@@ -290,7 +304,7 @@ def test_changes_stored_but_not_confirmed_are_sent_again_byte_for_byte(
     # The next owner of the partitions finds them in the records.
     restarted = FakeProducer()
     monkeypatch.setattr(job.app, "_producer", restarted)
-    reassign(job, monkeypatch, {0, 1})
+    reassign(job, monkeypatch, {0, 1}, lost.changelog)
 
     assert restarted.values == first
     assert job.stats.resent == 2
@@ -427,11 +441,12 @@ def test_an_erased_record_left_by_a_crash_is_announced_and_deleted_on_recovery(
     job.handle_messages([forget("A", MIDNIGHT + 5, 1)])
     with pytest.raises(BrokerError):
         asyncio.run(job.publish())
-    assert ContactState.from_bytes(job.store._db(0).get(b"A")).forgotten
+    [erased] = [v for _, k, v in lost.changelog if k == b"A"]
+    assert ContactState.from_bytes(erased).forgotten
 
     restarted = FakeProducer()
     monkeypatch.setattr(job.app, "_producer", restarted)
-    reassign(job, monkeypatch, {0})
+    reassign(job, monkeypatch, {0}, lost.changelog)
 
     assert restarted.values["A"] == lost.values["A"]
     assert job.store._db(0).get(b"A") is None
