@@ -9,7 +9,7 @@ Record layout (short keys keep RocksDB and the changelog small):
     {"q": [ts, {name: value}, ...],     properties by time; value null = cleared
      "c": {counter_key: [b, n, ...]},   event counts per period bucket
      "i": [latest_ts, w, [n, ...], ids],   counted events still in a window
-     "g": {model_id: [grade, seq, version, fit]},   last emitted grade per model
+     "g": {model_id: [grade, seq, version, fit, cause]},   last emitted grade
      "o": [batch, [[shadow, change], ...]],   changes not yet confirmed sent
      "f": 1}                             erased: only "o" remains, then nothing
 
@@ -96,6 +96,30 @@ class GradeMark:
     seq: int
     version: int
     fit: float | None = None
+    # Why that event was sent: event, property_change, decay or model.
+    cause: str | None = None
+
+
+# One letter per cause in the record; the full names go in events and the API.
+_CAUSE_CODES = {"event": "e", "property_change": "p", "decay": "d", "model": "m"}
+_CAUSES = {code: cause for cause, code in _CAUSE_CODES.items()}
+
+
+def _encode_mark(mark: GradeMark) -> list[Any]:
+    out: list[Any] = [mark.grade, mark.seq, mark.version]
+    if mark.cause is not None:
+        out += [mark.fit, _CAUSE_CODES[mark.cause]]
+    elif mark.fit is not None:
+        out.append(mark.fit)
+    return out
+
+
+def _decode_mark(stored: list[Any]) -> GradeMark:
+    # Three fields (older records), four (with the fit) or five.
+    grade, seq, version, *rest = stored
+    fit = rest[0] if rest else None
+    cause = _CAUSES[rest[1]] if len(rest) > 1 else None
+    return GradeMark(grade, seq, version, fit, cause)
 
 
 @dataclass(slots=True)
@@ -134,12 +158,7 @@ class ContactState:
         if self.seen:
             record["i"] = _encode_ids(self.seen)
         if self.grades:
-            record["g"] = {
-                m: [g.grade, g.seq, g.version]
-                if g.fit is None
-                else [g.grade, g.seq, g.version, g.fit]
-                for m, g in self.grades.items()
-            }
+            record["g"] = {m: _encode_mark(g) for m, g in self.grades.items()}
         if self.forgotten:
             record["f"] = 1
         without = orjson.dumps(record)
@@ -166,7 +185,7 @@ class ContactState:
                     for key, flat in record.get("c", {}).items()
                 },
                 seen=_decode_ids(record["i"]) if "i" in record else {},
-                grades={m: GradeMark(*g) for m, g in record.get("g", {}).items()},
+                grades={m: _decode_mark(g) for m, g in record.get("g", {}).items()},
             )
             state.forgotten = bool(record.get("f"))
             if "p" in record:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import orjson
 import pytest
 
 from stream.errors import StateError
@@ -122,3 +123,23 @@ def test_an_event_counted_under_the_previous_layout_is_still_a_duplicate() -> No
 def test_unreadable_ids_are_a_state_error(ids: bytes) -> None:
     with pytest.raises(StateError, match="stored contact record is unreadable"):
         ContactState.from_bytes(b'{"i":' + ids + b"}")
+
+
+def test_grade_marks_keep_their_cause_and_older_marks_still_load() -> None:
+    state = ContactState(
+        grades={
+            "a": GradeMark("A1", 3, 2, 75.5, "property_change"),
+            "b": GradeMark("D4", 1, 1, None, "model"),
+            "c": GradeMark("B2", 2, 1, 40.0),
+        }
+    )
+    record = orjson.loads(state.to_bytes())
+
+    assert record["g"] == {
+        "a": ["A1", 3, 2, 75.5, "p"],
+        "b": ["D4", 1, 1, None, "m"],
+        "c": ["B2", 2, 1, 40.0],
+    }
+    assert ContactState.from_bytes(state.to_bytes()).grades == state.grades
+    old = ContactState.from_bytes(b'{"g":{"a":["C3",4,1]}}')
+    assert old.grades == {"a": GradeMark("C3", 4, 1)}

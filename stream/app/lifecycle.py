@@ -277,7 +277,7 @@ def announce_grade(
     evaluation = scorer.evaluate(state, now)
     grade = scorer.grade(evaluation, previous)
     seq = mark.seq + 1 if mark else 1
-    state.grades[model.id] = GradeMark(grade, seq, model.version)
+    state.grades[model.id] = GradeMark(grade, seq, model.version, cause="model")
     return ScoreChange(
         contact_id=contact_id,
         model_id=model.id,

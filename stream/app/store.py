@@ -48,7 +48,7 @@ def copy_state(state: ContactState) -> ContactState:
         counters={key: dict(counts) for key, counts in state.counters.items()},
         seen=dict(state.seen),
         grades={
-            m: GradeMark(g.grade, g.seq, g.version, g.fit)
+            m: GradeMark(g.grade, g.seq, g.version, g.fit, g.cause)
             for m, g in state.grades.items()
         },
         unsent=list(state.unsent),

@@ -229,7 +229,12 @@ def _model_view(scorer: ModelScorer, state: ContactState, now: int) -> dict[str,
         "breakdown": evaluation.breakdown(),
         "last_emitted": None
         if mark is None
-        else {"grade": mark.grade, "seq": mark.seq, "model_version": mark.version},
+        else {
+            "grade": mark.grade,
+            "seq": mark.seq,
+            "model_version": mark.version,
+            "cause": mark.cause,
+        },
     }
 
 

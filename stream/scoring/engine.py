@@ -453,7 +453,7 @@ class Engine:
         evaluation = scorer.evaluate(state, now)
         seq = mark.seq + 1 if mark else 1
         state.grades[model.id] = GradeMark(
-            grade, seq, model.version, evaluation.fit_score
+            grade, seq, model.version, evaluation.fit_score, cause
         )
         return ScoreChange(
             contact_id=contact_id,

@@ -111,6 +111,7 @@ def test_api_answers_match_the_replay_and_the_schema(
                 "grade": change["grade"],
                 "seq": change["seq"],
                 "model_version": change["model_version"],
+                "cause": change["cause"],
             }
             assert view["grade"] == change["grade"]
             # The breakdown explains the scores now, not those of the last change.
