@@ -37,6 +37,9 @@ def is_contact_key(key: bytes) -> bool:
     return not key.startswith(b"\x00")
 
 
+# Contact states kept in memory between batches (a few KB each).
+CACHE_CONTACTS = 20_000
+
 Record = tuple[int, bytes, bytes]
 """(partition, key, value) of one table write."""
 
@@ -118,9 +121,13 @@ class TableStore:
         self.partition_of[contact_id] = partition
 
     def snapshot(self, contact_id: str) -> ContactState | None:
-        """The contact's current state, to undo a half-applied input."""
-        state = self.get(contact_id)
-        return None if state is None else copy_state(state)
+        """What `restore` needs to undo a half-applied input: a copy of the
+        contact's state if this batch changed it, else None (the stored
+        record, or no record, is then what to go back to)."""
+        state = self._pending.get(contact_id)
+        if state is None or contact_id not in self._dirty:
+            return None
+        return copy_state(state)
 
     def add_unsent(self, contact_id: str, shadow: bool, value: bytes) -> None:
         """Keep a score change with its contact's record until it is sent."""
@@ -129,7 +136,7 @@ class TableStore:
             self._dirty.add(contact_id)
 
     def restore(self, contact_id: str, saved: ContactState | None) -> None:
-        """Put back a state taken by `snapshot` (None: the contact is new)."""
+        """Put back a state taken by `snapshot` (None: the stored one)."""
         if saved is None:
             self._pending.pop(contact_id, None)
             self._dirty.discard(contact_id)
@@ -197,8 +204,11 @@ class TableStore:
     def write_local(self, records: Iterable[Record]) -> None:
         """Write records to the local RocksDB (after the changelog has them)."""
         self.put_local(records)
-        # Whatever was changed since `take_records` stays cached.
-        self._pending = {c: self._pending[c] for c in self._dirty}
+        # Records just written stay cached, so a contact active in the next
+        # batches is not read and parsed again; past the limit only what was
+        # changed since `take_records` stays.
+        if len(self._pending) > CACHE_CONTACTS:
+            self._pending = {c: self._pending[c] for c in self._dirty}
 
     def delete_local(self, erased: Iterable[tuple[int, str]]) -> None:
         """Delete erased contacts' records locally (the caller sends their

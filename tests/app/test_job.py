@@ -450,3 +450,21 @@ def test_an_erased_record_left_by_a_crash_is_announced_and_deleted_on_recovery(
 
     assert restarted.values["A"] == lost.values["A"]
     assert job.store._db(0).get(b"A") is None
+
+
+def test_an_error_after_a_forget_in_the_same_batch_keeps_the_erasure(
+    job: ScoringJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job.handle_messages([visit("A", MIDNIGHT, 1)])
+    drain(job)
+
+    def failing(*_: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(job.engine, "apply", failing)
+    job.handle_messages([forget("A", MIDNIGHT + 5, 1), visit("A", MIDNIGHT + 6, 2, 2)])
+    sent = drain(job)
+
+    assert [c.get("forgotten") for c in sent["score-changes"]] == [True]
+    assert [d["error"]["reason"] for d in sent["dead-letter"]] == ["internal_error"]
+    assert job.store._db(0).get(b"A") is None
