@@ -278,7 +278,7 @@ def _explain_parse_error(data: bytes, exc: InputError) -> InputError:
 def _not_an_object(obj: Any) -> InputError:
     return InputError(
         "not_an_object",
-        f"message: the top level is {_type_name(obj)}; expected a JSON object",
+        f"message: the top level is {type_name(obj)}; expected a JSON object",
     )
 
 
@@ -295,7 +295,7 @@ def _id(value: Any, field: str, limits: Limits) -> str:
     if not isinstance(value, str):
         raise InputError(
             "wrong_type",
-            f"{field}: found {_type_name(value)}; ids must be JSON strings",
+            f"{field}: found {type_name(value)}; ids must be JSON strings",
         )
     text = value.strip()
     if not text:
@@ -344,7 +344,7 @@ def _text(value: Any, field: str, limits: Limits, *, required: bool) -> str:
     """A top-level string field (the caller treats null as absent)."""
     if not isinstance(value, str):
         raise InputError(
-            "wrong_type", f"{field}: found {_type_name(value)}; expected a string"
+            "wrong_type", f"{field}: found {type_name(value)}; expected a string"
         )
     if field == "url":
         if len(value) > limits.max_url_length:
@@ -368,7 +368,7 @@ def _properties(raw: Any, limits: Limits, *, clears: bool) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise InputError(
             "wrong_type",
-            f"properties: found {_type_name(raw)}; expected an object of name to value",
+            f"properties: found {type_name(raw)}; expected an object of name to value",
         )
     if len(raw) > limits.max_properties:
         raise InputError(
@@ -388,7 +388,7 @@ def _properties(raw: Any, limits: Limits, *, clears: bool) -> dict[str, Any]:
             if not math.isfinite(value):
                 raise _bad_value(name, "a non-finite number")
         elif value is not None and not isinstance(value, int):
-            raise _bad_value(name, _type_name(value))
+            raise _bad_value(name, type_name(value))
     return dict(raw)
 
 
@@ -415,7 +415,8 @@ def _bad_value(name: str, found: str) -> InputError:
     )
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """How a JSON value's type reads in an error message (`a number`)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -439,4 +440,4 @@ def _show(value: Any) -> str:
     """A short, quoted rendering of a found value for a detail message."""
     if isinstance(value, str):
         return repr(_shorten(value))
-    return _type_name(value)
+    return type_name(value)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream import jsonutil
+from stream.decode import type_name
 from stream.errors import BrokerError, InputError
 from stream.kafka import topics
 
@@ -86,7 +87,7 @@ def route(record: Mapping[str, Any]) -> tuple[str, bytes, bytes]:
     if not isinstance(contact_id, str):
         raise InputError(
             "wrong_type",
-            f"contact_id: found {_type_name(contact_id)}; expected a string",
+            f"contact_id: found {type_name(contact_id)}; expected a string",
         )
     body = {k: v for k, v in record.items() if k != "type"}
     # The worker trims ids and wants the key to be exactly the trimmed id.
@@ -110,7 +111,7 @@ def parse_lines(lines: Iterable[bytes]) -> Iterable[Line]:
                 number,
                 InputError(
                     "not_an_object",
-                    f"found {_type_name(record)}; expected a JSON object",
+                    f"found {type_name(record)}; expected a JSON object",
                 ),
             )
             continue
@@ -212,17 +213,3 @@ def _produce(
                 ) from None
             reason = error.str() if isinstance(error, KafkaError) else str(exc)
             raise BrokerError(f"cannot send to {topic}: {reason}") from None
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    return type(value).__name__
