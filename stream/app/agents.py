@@ -27,7 +27,7 @@ from stream import jsonutil
 from stream.app import fastpath, outbox, recovery
 from stream.app.settings import Settings
 from stream.app.stats import Stats
-from stream.app.store import TableStore
+from stream.app.store import Record, TableStore
 from stream.decode import dead_letter_record, decode
 from stream.erasure import decode_forget, forgotten_event
 from stream.errors import InputError
@@ -191,10 +191,8 @@ class ScoringJob:
         self.processor.schedule.set(contact_id, None)
         self._erased(contact_id, state)
         event = jsonutil.dumps(forgotten_event(request, state))
-        key = contact_id.encode()
-        for shadow, topic in ((False, self.changes_topic), (True, self.shadow_topic)):
-            self.outbox.add(topic, key, event)
-            self.store.add_unsent(contact_id, shadow, event)
+        for shadow in (False, True):
+            self._queue(contact_id, shadow, event)
         self.stats.forgotten += 1
 
     def _erased(self, contact_id: str, state: ContactState) -> None:
@@ -216,13 +214,20 @@ class ScoringJob:
 
     def _emit(self, changes: list[ScoreChange]) -> None:
         for change in changes:
-            topic = self.shadow_topic if change.shadow else self.changes_topic
             value = jsonutil.dumps(change.to_dict())
-            self.outbox.add(topic, change.contact_id.encode(), value)
-            self.store.add_unsent(change.contact_id, change.shadow, value)
+            self._queue(change.contact_id, change.shadow, value)
             self.stats.changes_out += 1
             if change.cause == "decay":
                 self.stats.decay_changes += 1
+
+    def _topic(self, shadow: bool) -> str:
+        return self.shadow_topic if shadow else self.changes_topic
+
+    def _queue(self, contact_id: str, shadow: bool, value: bytes) -> None:
+        """Send with the next publish, and keep with the contact's record
+        until then (see outbox)."""
+        self.outbox.add(self._topic(shadow), contact_id.encode(), value)
+        self.store.add_unsent(contact_id, shadow, value)
 
     async def publish(self) -> None:
         """Store what was scored since the last publish, then send it."""
@@ -231,23 +236,21 @@ class ScoringJob:
         if not (self.store.has_writes() or self.outbox or clock_moved):
             return
         batch = self.store.take_records()
-        records = list(batch.records)
+        clocks: list[Record] = []
         if clock_moved:
             assert now is not None
-            records += [self.store.clock_record(p, now) for p in self.partitions]
+            clocks = [self.store.clock_record(p, now) for p in self.partitions]
             self.stats.clock_written = now
         messages = self.outbox.take()
-        last = {}
-        if records:
-            last = await outbox.send_records(
-                self.app.producer, self.store.changelog_topic(), records
-            )
+        last = await outbox.send_records(
+            self.app.producer, self.store.changelog_topic(), batch.records + clocks
+        )
         await outbox.send_messages(self.app.producer, messages)
         # Only now, and without the changes: once they are confirmed sent,
         # keeping them would only make the local store bigger. A crash
         # before this point leaves the local store behind the changelog, and
         # the restart replays the records, changes included, from there.
-        self.store.write_local(batch.local + records[len(batch.records) :])
+        self.store.write_local(batch.local + clocks)
         for sent in last.values():
             self.store.persisted(sent)
         await self._mark_sent({p: batch.number for p in batch.with_changes})
@@ -260,13 +263,7 @@ class ScoringJob:
         marker record, which the next owner deletes (after sending its event
         again).
         """
-        if not erased:
-            return
-        changelog = self.store.changelog_topic()
-        for partition, contact_id in erased:
-            await self.app.producer.send(
-                changelog, contact_id.encode(), None, partition, None, None
-            )
+        await self._send_unconfirmed([(p, c.encode(), None) for p, c in erased])
         self.store.delete_local(erased)
 
     async def _mark_sent(self, batches: dict[int, int]) -> None:
@@ -276,13 +273,18 @@ class ScoringJob:
         along, and a crash that loses one only makes the next owner send
         copies of changes already sent.
         """
-        if not batches:
-            return
         markers = [self.store.sent_record(p, b) for p, b in batches.items()]
-        changelog = self.store.changelog_topic()
-        for partition, key, value in markers:
-            await self.app.producer.send(changelog, key, value, partition, None, None)
+        await self._send_unconfirmed(markers)
         self.store.put_local(markers)
+
+    async def _send_unconfirmed(
+        self, records: Sequence[tuple[int, bytes, bytes | None]]
+    ) -> None:
+        if not records:
+            return
+        changelog = self.store.changelog_topic()
+        for partition, key, value in records:
+            await self.app.producer.send(changelog, key, value, partition, None, None)
 
     # -- rejects --------------------------------------------------------------
 
@@ -376,8 +378,8 @@ class ScoringJob:
         if not resend.changes:
             return
         for contact_id, shadow, value in resend.changes:
-            topic = self.shadow_topic if shadow else self.changes_topic
-            self.outbox.add(topic, contact_id.encode(), value)
+            # Already kept with the records: only sent again.
+            self.outbox.add(self._topic(shadow), contact_id.encode(), value)
         await outbox.send_messages(self.app.producer, self.outbox.take())
         await self._mark_sent(resend.batches)
         self.stats.resent += len(resend.changes)

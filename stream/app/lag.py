@@ -10,13 +10,6 @@ from stream.app.app import faust_id
 from stream.app.settings import Settings
 from stream.kafka import topics
 
-INPUTS = (
-    topics.PAGE_VISITS,
-    topics.CONVERSIONS,
-    topics.PROPERTY_CHANGES,
-    topics.FORGET_REQUESTS,
-)
-
 
 class LagProbe:
     """Reads the worker group's committed offsets without joining the group."""
@@ -24,7 +17,9 @@ class LagProbe:
     def __init__(self, client_config: Mapping[str, str], settings: Settings) -> None:
         from confluent_kafka import Consumer, TopicPartition
 
-        names = [topics.topic_name(t, settings.topic_prefix) for t in INPUTS]
+        names = [
+            topics.topic_name(t, settings.topic_prefix) for t in topics.INPUT_TOPICS
+        ]
         self._tps = [
             TopicPartition(n, p) for n in names for p in range(settings.partitions)
         ]

@@ -40,7 +40,6 @@ class Resend:
     batches: dict[int, int] = field(default_factory=dict)
     # Erased contacts whose records still wait for their tombstone.
     erased: list[tuple[int, str]] = field(default_factory=list)
-    scanned: int = 0
 
 
 def rebuild(
@@ -60,6 +59,7 @@ def rebuild(
     """
     started = time.monotonic()
     resend = Resend()
+    scanned = 0
     added = sorted(partitions)
     highest = 0
     pending: list[tuple[int, str, ContactState]] = []
@@ -71,7 +71,7 @@ def rebuild(
         sent = store.read_sent(partition)
         highest = max(highest, sent)
         for _, contact_id, state in store.scan([partition], erased=True):
-            resend.scanned += 1
+            scanned += 1
             store.bind(contact_id, partition)
             if state.forgotten:
                 resend.erased.append((partition, contact_id))
@@ -98,7 +98,7 @@ def rebuild(
     log.info(
         "partitions assigned: %s; %d contacts read in %.2f s",
         added,
-        resend.scanned,
+        scanned,
         time.monotonic() - started,
     )
     return resend

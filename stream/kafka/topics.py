@@ -122,12 +122,17 @@ def create_topics(
     partition count raises BrokerError, because keyed data would then be
     routed differently from what the tables expect.
     """
-    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient
-    from confluent_kafka.cimpl import NewTopic
 
     specs = [*scorestream_topics(prefix, partitions), *extra]
-    admin = AdminClient(dict(admin_config))
+    return _create(AdminClient(dict(admin_config)), specs, timeout)
+
+
+def _create(admin: Any, specs: Sequence[TopicSpec], timeout: float) -> dict[str, str]:
+    """Creates `specs`, checks those that existed; name -> created/exists."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.cimpl import NewTopic
+
     new = [
         NewTopic(s.name, s.partitions, replication_factor=-1, config=dict(s.config))
         for s in specs
@@ -198,7 +203,9 @@ def create_missing_topics(
     if not missing:
         return []
     try:
-        create_topics(admin_config, prefix, partitions, timeout=timeout)
+        # Only the missing ones: a topic that exists is the operator's, even
+        # with another partition count than this worker would create.
+        _create(admin, missing, timeout)
     except BrokerError as exc:
         raise BrokerError(
             f"topics {', '.join(s.name for s in missing)} are missing and could "

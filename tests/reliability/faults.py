@@ -8,7 +8,6 @@ import time
 from collections.abc import Mapping
 
 from stream.app.app import faust_id
-from stream.app.lag import INPUTS
 from stream.app.process import WorkerProcess
 from stream.app.settings import Settings
 from stream.kafka import topics
@@ -53,7 +52,7 @@ def lag_by_partition(
     """(topic, partition) -> (committed, end) where the group is behind."""
     from confluent_kafka import Consumer, TopicPartition
 
-    names = [topics.topic_name(t, settings.topic_prefix) for t in INPUTS]
+    names = [topics.topic_name(t, settings.topic_prefix) for t in topics.INPUT_TOPICS]
     tps = [TopicPartition(n, p) for n in names for p in range(settings.partitions)]
     probe = Consumer({**config, "group.id": faust_id(settings)})
     try:
